@@ -1,0 +1,119 @@
+"""Every command-line flag of `main.py`, in one place, with its validation.
+
+Flag values are turned into a `mtl_tf.config.RunConfig` by `config_from_flags`; the
+library itself never reads flags. Invalid values stop the program before any work with
+one line naming the flag and what is allowed (absl validators).
+"""
+
+from __future__ import annotations
+
+from absl import flags
+
+from mtl_tf import methods as methods_lib
+from mtl_tf.config import RunConfig
+from mtl_tf.data.datasets import DATASETS
+from mtl_tf.models import BACKBONES, ENCODERS
+
+FLAGS = flags.FLAGS
+_DEFAULTS = RunConfig()
+
+flags.DEFINE_enum("method", _DEFAULTS.method, list(methods_lib.available_methods()),
+                  "Training method (a named encoder + weighting combination).")
+flags.DEFINE_enum("dataset", _DEFAULTS.dataset, list(DATASETS), "Data set.")
+flags.DEFINE_string("data_dir", None,
+                    "Folder with the IDX files: <data_dir>/mnist/, <data_dir>/fashion-mnist/ "
+                    "or a flat folder. Without it: a local tensorflow-datasets copy if one is "
+                    "prepared, else the embedded sample shipped with mtl_tf.")
+flags.DEFINE_enum("data_source", _DEFAULTS.data_source, ["auto", "dir", "tfds", "embedded"],
+                  "Where source images come from; 'tfds' downloads when online.")
+flags.DEFINE_integer("train_size", _DEFAULTS.train_size, "Number of training pairs.", lower_bound=1)
+flags.DEFINE_integer("test_size", _DEFAULTS.test_size, "Number of test pairs.", lower_bound=1)
+flags.DEFINE_enum("backbone", _DEFAULTS.backbone, list(BACKBONES),
+                  "small_alexnet: MTVIB Table I/II; lenet: Pareto MTL's LeNet.")
+flags.DEFINE_enum("encoder", None, list(ENCODERS),
+                  "Override the method's encoder (e.g. vib with any weighting).")
+flags.DEFINE_list("task_weights", None,
+                  "Fixed task weights for --method=gs, one per task, e.g. 0.5,0.5 "
+                  "(default: equal).")
+flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Training epochs.", lower_bound=1)
+flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Mini-batch size.", lower_bound=1)
+flags.DEFINE_enum("optimizer", _DEFAULTS.optimizer, ["adam", "sgd"], "Optimizer.")
+flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Learning rate.", lower_bound=0.0)
+flags.DEFINE_float("bn_momentum", _DEFAULTS.bn_momentum,
+                   "BatchNorm moving-average momentum (Keras' 0.99 is too slow for short runs).",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("beta", _DEFAULTS.beta, "VIB KL weight (MTVIB eq. 23).", lower_bound=0.0)
+flags.DEFINE_integer("latent_dim", _DEFAULTS.latent_dim, "VIB latent dimension.", lower_bound=1)
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (data, initialisation, shuffling).")
+flags.DEFINE_string("output_dir", None,
+                    "Run directory (default runs/<method>-<dataset>-seed<seed>). Rerunning "
+                    "the same command resumes from its last checkpoint.")
+flags.DEFINE_integer("keep_checkpoints", _DEFAULTS.keep_checkpoints,
+                     "How many per-epoch checkpoints to keep.", lower_bound=1)
+flags.DEFINE_boolean("deterministic", _DEFAULTS.deterministic,
+                     "Enable TensorFlow op determinism (same seed -> same metrics).")
+flags.DEFINE_integer("verbose", _DEFAULTS.verbose,
+                     "Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.",
+                     lower_bound=0, upper_bound=2)
+
+
+def _parse_weights(values: list[str] | None) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    return tuple(float(v) for v in values)
+
+
+@flags.validator("task_weights",
+                 message="--task_weights must be comma-separated non-negative numbers, "
+                         "not all zero, e.g. --task_weights=0.5,0.5")
+def _check_task_weights(values: list[str] | None) -> bool:
+    if values is None:
+        return True
+    try:
+        weights = _parse_weights(values)
+    except ValueError:
+        return False
+    return all(w >= 0 for w in weights) and sum(weights) > 0
+
+
+def config_from_flags() -> RunConfig:
+    """The `RunConfig` described by the parsed flags."""
+    output_dir = FLAGS.output_dir or f"runs/{FLAGS.method}-{FLAGS.dataset}-seed{FLAGS.seed}"
+    return RunConfig(
+        method=FLAGS.method,
+        dataset=FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        data_source=FLAGS.data_source,
+        train_size=FLAGS.train_size,
+        test_size=FLAGS.test_size,
+        backbone=FLAGS.backbone,
+        encoder=FLAGS.encoder,
+        task_weights=_parse_weights(FLAGS.task_weights),
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        optimizer=FLAGS.optimizer,
+        learning_rate=FLAGS.learning_rate,
+        bn_momentum=FLAGS.bn_momentum,
+        beta=FLAGS.beta,
+        latent_dim=FLAGS.latent_dim,
+        seed=FLAGS.seed,
+        output_dir=output_dir,
+        keep_checkpoints=FLAGS.keep_checkpoints,
+        deterministic=FLAGS.deterministic,
+        verbose=FLAGS.verbose,
+    )
+
+
+def flagfile_text() -> str:
+    """This module's flags, one `--name=value` per line: a flagfile reproducing the run."""
+    import sys
+
+    module = sys.modules[__name__]
+    lines = []
+    for flag in sorted(FLAGS.get_flags_for_module(module), key=lambda f: f.name):
+        if flag.name == "output_dir" and flag.value is None:
+            continue
+        serialized = flag.serialize()
+        if serialized:  # unset optional flags serialize to ""
+            lines.append(serialized)
+    return "\n".join(lines) + "\n"

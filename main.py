@@ -1,0 +1,48 @@
+"""mtl_tf command line: train, evaluate and report a multi-task method.
+
+    python main.py                                   # quick run on the embedded sample
+    python main.py --method=gs --dataset=multi_mnist --data_dir=../shared/data \
+        --epochs=3 --train_size=20000 --test_size=5000 --output_dir=runs/x
+    python main.py --flagfile=flags/<experiment>.flags
+
+Flags are defined in flags/definitions.py; `--helpfull` lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) is noise for users.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, logging  # noqa: E402
+
+from flags import definitions  # noqa: E402  (defines the flags)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    import tensorflow as tf
+
+    from mtl_tf.training import run as run_lib
+
+    # TensorFlow's own INFO lines (checkpoint sharding timings) drown the progress bar.
+    tf.get_logger().setLevel("WARNING")
+
+    config = definitions.config_from_flags()
+    try:
+        metrics = run_lib.run(config, extra_files={"flags.txt": definitions.flagfile_text()})
+    except (ValueError, FileNotFoundError) as e:
+        # Bad input: one clear line, non-zero exit, no traceback.
+        logging.error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(run_lib.format_summary(metrics))
+    print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,90 @@
+"""The `metrics.json` schema (version 1).
+
+    {
+      "schema_version": 1,
+      "method": "gs",                  # --method
+      "encoder": "deterministic",      # resolved encoder ("deterministic" | "vib")
+      "weighting": "fixed",            # weighting strategy
+      "backbone": "small_alexnet",
+      "dataset": "multi_mnist",
+      "data_origin": "IDX files in ...",
+      "tasks": ["top_left", "bottom_right"],
+      "num_classes": [10, 10],
+      "accuracy": {"top_left": 0.91, "bottom_right": 0.89},   # test, inference mode
+      "loss": {"top_left": 0.31, "bottom_right": 0.35},       # test cross-entropy
+      "joint_accuracy": 0.83,          # fraction of test examples with every task right
+      "models": [                       # one entry per trained model
+        {"name": "gs", "directory": ".", "accuracy": {...}, "loss": {...},
+         "joint_accuracy": 0.83, "num_examples": 2000,
+         "task_weights": {"top_left": 0.5, "bottom_right": 0.5}}   # last-epoch mean
+      ],
+      "epochs": 3, "batch_size": 200, "learning_rate": 0.0001, "optimizer": "adam",
+      "train_size": 10000, "test_size": 2000, "seed": 0,
+      "evaluation": "inference mode: BatchNorm moving statistics; VIB z = mean",
+      "wall_time_seconds": 61.2
+    }
+
+`accuracy`, `loss` and `joint_accuracy` at the top level are null for methods that train
+several models for the same tasks (Pareto MTL: one per preference); see `models`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+def build_metrics(
+    *,
+    config: Any,
+    spec: Any,
+    data: Any,
+    model_results: list[dict],
+    overall: dict | None,
+    wall_time_seconds: float,
+) -> dict:
+    """Assembles the metrics.json dictionary (schema above)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "method": spec.name,
+        "encoder": config.resolved_encoder(spec.encoder),
+        "weighting": spec.weighting,
+        "backbone": config.backbone,
+        "dataset": data.name,
+        "data_origin": data.origin,
+        "tasks": list(data.task_names),
+        "num_classes": list(data.num_classes),
+        "accuracy": overall["accuracy"] if overall else None,
+        "loss": overall["loss"] if overall else None,
+        "joint_accuracy": overall["joint_accuracy"] if overall else None,
+        "models": model_results,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "optimizer": config.optimizer,
+        "train_size": int(len(data.train_labels)),
+        "test_size": int(len(data.test_labels)),
+        "seed": config.seed,
+        "evaluation": "inference mode: BatchNorm moving statistics; VIB z = mean",
+        "wall_time_seconds": round(float(wall_time_seconds), 3),
+    }
+
+
+REQUIRED_KEYS = (
+    "schema_version", "method", "dataset", "tasks", "accuracy", "joint_accuracy",
+    "models", "epochs", "wall_time_seconds", "seed",
+)
+
+
+def validate_metrics(metrics: dict) -> None:
+    """Raises ValueError if `metrics` does not follow the schema above."""
+    missing = [k for k in REQUIRED_KEYS if k not in metrics]
+    if missing:
+        raise ValueError(f"metrics.json lacks {missing}")
+    if metrics["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"metrics.json schema_version {metrics['schema_version']} unsupported")
+    for model in metrics["models"]:
+        for task, acc in model["accuracy"].items():
+            if task not in metrics["tasks"] or not 0.0 <= acc <= 1.0:
+                raise ValueError(f"bad accuracy entry {task}: {acc}")

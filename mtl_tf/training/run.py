@@ -1,0 +1,306 @@
+"""Train-and-evaluate driver: one run directory, one or several trained models.
+
+A run directory holds everything a run produced:
+
+    <output_dir>/
+      config.json          the resolved `RunConfig` (a rerun with other settings is refused)
+      flags.txt            (CLI only) a flagfile that reproduces the run
+      metrics.json         test metrics, schema in `mtl_tf.evaluation.report`
+      tensorboard/         TensorBoard events (train/ and validation/)
+      checkpoints/         one checkpoint per epoch; rerunning resumes from the last
+      models/<name>/...    the same, per model, for methods that train several models
+                           (STL/STVIB: one per task)
+
+Resuming: a checkpoint holds the model, the optimizer, the weighting's state and the
+epoch counter; each epoch's shuffle order depends only on (seed, epoch), so a resumed run
+sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from mtl_tf import methods as methods_lib
+from mtl_tf.config import RunConfig
+from mtl_tf.evaluation import metrics as metrics_lib
+from mtl_tf.evaluation import report
+from mtl_tf.io_utils import atomic_write_json, atomic_write_text
+from mtl_tf.training.trainer import MultiTaskTrainer
+from mtl_tf.weighting import Weighting, build_weighting
+
+# Settings a rerun may change and still continue the same run: presentation, where the
+# run lives, and `epochs` (raising it continues training from the last checkpoint; the
+# epochs already done are exactly those an uninterrupted longer run would have done).
+_RESUMABLE_FIELDS = ("verbose", "keep_checkpoints", "output_dir", "epochs")
+
+
+class RunDirConflictError(ValueError):
+    """The output directory holds a run made with different settings."""
+
+
+@dataclasses.dataclass
+class ModelPlan:
+    """One model to train within a run.
+
+    Attributes:
+      name: model name (used for its sub-directory and in metrics.json).
+      task_indices: which label columns (tasks) this model predicts.
+      weighting: the strategy instance for this model.
+      subdir: directory relative to the run directory ("" for the run directory itself).
+    """
+
+    name: str
+    task_indices: tuple[int, ...]
+    weighting: Weighting
+    subdir: str = ""
+
+
+def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
+    """The optimizer named by `config.optimizer` (Adam: MTVIB §VI-B)."""
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(config.learning_rate)
+    if config.optimizer == "sgd":
+        # Pareto MTL's reference: SGD with momentum 0.9.
+        return keras.optimizers.SGD(config.learning_rate, momentum=0.9)
+    raise ValueError(f"unknown --optimizer {config.optimizer!r}; allowed: adam, sgd")
+
+
+def plan_models(config: RunConfig, spec: methods_lib.MethodSpec, data) -> list[ModelPlan]:
+    """The models a method trains: one shared model, or one per task."""
+    m = len(data.task_names)
+    if spec.single_task:
+        return [
+            ModelPlan(t, (k,), build_weighting(spec.weighting, 1, None), f"models/{t}")
+            for k, t in enumerate(data.task_names)
+        ]
+    return [ModelPlan(spec.name, tuple(range(m)), build_weighting(spec.weighting, m, config))]
+
+
+def check_run_dir(run_dir: str, config: RunConfig) -> None:
+    """Refuses to mix runs: an existing config.json must match `config`."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        previous = json.load(f)
+    current = _config_dict(config)
+    diffs = sorted(
+        k
+        for k in set(previous) | set(current)
+        if k not in _RESUMABLE_FIELDS and previous.get(k) != current.get(k)
+    )
+    if diffs:
+        detail = ", ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in diffs)
+        raise RunDirConflictError(
+            f"--output_dir {run_dir} holds a run with different settings ({detail}); "
+            "choose another --output_dir or delete that directory"
+        )
+
+
+def _config_dict(config: RunConfig) -> dict:
+    d = dataclasses.asdict(config)
+    if d.get("task_weights") is not None:
+        d["task_weights"] = list(d["task_weights"])
+    return d
+
+
+def _build_trainer(config: RunConfig, spec, data, plan: ModelPlan) -> MultiTaskTrainer:
+    from mtl_tf.models import build_network
+
+    encoder_kind = config.resolved_encoder(spec.encoder)
+    tasks = [data.task_names[k] for k in plan.task_indices]
+    encoder, heads = build_network(
+        backbone=config.backbone,
+        encoder=encoder_kind,
+        input_shape=tuple(data.input_shape),
+        num_classes=[data.num_classes[k] for k in plan.task_indices],
+        task_names=tasks,
+        bn_momentum=config.bn_momentum,
+        latent_dim=config.latent_dim,
+        seed=config.seed,
+    )
+    trainer = MultiTaskTrainer(
+        encoder, heads, plan.weighting, beta=config.beta if encoder_kind == "vib" else 0.0
+    )
+    trainer.compile(optimizer=make_optimizer(config))
+    # Build every variable now (model and optimizer slots) so that a checkpoint restores
+    # into existing variables instead of relying on deferred restoration.
+    trainer(tf.zeros((1, *data.input_shape)), training=False)
+    trainer.optimizer.build(trainer.trainable_variables)
+    return trainer
+
+
+class _EpochCheckpoint(keras.callbacks.Callback):
+    """Saves model + optimizer + epoch counter at the end of every epoch."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable) -> None:
+        super().__init__()
+        self._manager = manager
+        self._epoch_var = epoch_var
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch_var.assign(epoch + 1)
+        self._manager.save(checkpoint_number=epoch + 1)
+
+
+def train_model(
+    config: RunConfig,
+    spec: methods_lib.MethodSpec,
+    data,
+    plan: ModelPlan,
+    model_dir: str,
+) -> tuple[MultiTaskTrainer, dict, dict[str, np.ndarray]]:
+    """Trains (or resumes) one model and evaluates it on the test set.
+
+    Returns:
+      (trainer, summary, logits): summary has per-task accuracy/loss, joint accuracy and
+      the strategy's mean task weights over the last epoch; logits are the test logits
+      per task, in test-set order.
+    """
+    from mtl_tf.data.pipeline import make_dataset
+
+    tasks = [data.task_names[k] for k in plan.task_indices]
+    train_labels = data.train_labels[:, list(plan.task_indices)]
+    test_labels = data.test_labels[:, list(plan.task_indices)]
+    trainer = _build_trainer(config, spec, data, plan)
+
+    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    checkpoint = tf.train.Checkpoint(model=trainer, optimizer=trainer.optimizer, epoch=epoch_var)
+    manager = tf.train.CheckpointManager(
+        checkpoint, os.path.join(model_dir, "checkpoints"), max_to_keep=config.keep_checkpoints
+    )
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        logging.info("Resuming %s from %s (epoch %d)", plan.name, manager.latest_checkpoint,
+                     int(epoch_var.numpy()))
+    start_epoch = int(epoch_var.numpy())
+
+    test_ds = make_dataset(data.test_images, test_labels, tasks, config.batch_size,
+                           shuffle=False, seed=config.seed)
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, "tensorboard")),
+        _EpochCheckpoint(manager, epoch_var),
+    ]
+    last_logs: dict = {}
+    if start_epoch < config.epochs:
+        # One pipeline per epoch, shuffled by (seed, epoch) so that a resumed run sees the
+        # same batches as an uninterrupted one, chained into one fit() call so that Keras
+        # numbers the epochs as the user expects; with steps_per_epoch set, Keras keeps
+        # iterating the same iterator across epochs.
+        train_ds = functools.reduce(
+            lambda a, b: a.concatenate(b),
+            [
+                make_dataset(data.train_images, train_labels, tasks, config.batch_size,
+                             shuffle=True, seed=config.seed, epoch=epoch)
+                for epoch in range(start_epoch, config.epochs)
+            ],
+        )
+        history = trainer.fit(
+            train_ds,
+            validation_data=test_ds,
+            steps_per_epoch=math.ceil(len(train_labels) / config.batch_size),
+            initial_epoch=start_epoch,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            shuffle=False,  # the pipeline is already shuffled by (seed, epoch)
+            verbose=config.verbose,
+        )
+        last_logs = {k: float(v[-1]) for k, v in history.history.items()}
+
+    logits = metrics_lib.predict_logits(trainer, test_ds)
+    summary = metrics_lib.summarize(logits, test_labels, tasks)
+    summary["task_weights"] = {
+        t: last_logs[f"{t}_weight"] for t in tasks if f"{t}_weight" in last_logs
+    }
+    return trainer, summary, logits
+
+
+def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None) -> dict:
+    """Trains and evaluates every model of `config.method`; writes metrics.json.
+
+    Everything that can be wrong with the input (method, run directory, data, task
+    weights) is checked before anything is written, so bad input leaves no trace.
+
+    Args:
+      config: the run configuration.
+      data: a `mtl_tf.data.datasets.MultiTaskData`; loaded from `config` when None.
+      extra_files: name -> text, written (atomically) into the run directory once the
+        input is validated (the CLI's flags.txt).
+
+    Returns:
+      The metrics dictionary written to `<output_dir>/metrics.json`.
+    """
+    start = time.time()
+    spec = methods_lib.get_method(config.method)
+    run_dir = config.output_dir
+    check_run_dir(run_dir, config)
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    if data is None:
+        from mtl_tf.data.datasets import load_dataset
+
+        data = load_dataset(
+            config.dataset,
+            data_dir=config.data_dir,
+            data_source=config.data_source,
+            train_size=config.train_size,
+            test_size=config.test_size,
+            seed=config.seed,
+        )
+    plans = plan_models(config, spec, data)  # validates the weighting options
+    os.makedirs(run_dir, exist_ok=True)
+    atomic_write_json(os.path.join(run_dir, "config.json"), _config_dict(config))
+    for name, text in (extra_files or {}).items():
+        atomic_write_text(os.path.join(run_dir, name), text)
+
+    model_results = []
+    logits_by_task: dict[str, np.ndarray] = {}
+    for plan in plans:
+        model_dir = os.path.join(run_dir, plan.subdir) if plan.subdir else run_dir
+        _, summary, logits = train_model(config, spec, data, plan, model_dir)
+        model_results.append({"name": plan.name, "directory": plan.subdir or ".", **summary})
+        logits_by_task.update(logits)
+
+    # One prediction per task: a single shared model, or single-task models side by side
+    # (STL/STVIB, whose joint accuracy combines their predictions per example). Methods
+    # with several models for the same tasks (Pareto MTL) have no single answer.
+    overall = None
+    if spec.single_task or len(model_results) == 1:
+        overall = metrics_lib.summarize(logits_by_task, data.test_labels, data.task_names)
+
+    metrics = report.build_metrics(
+        config=config,
+        spec=spec,
+        data=data,
+        model_results=model_results,
+        overall=overall,
+        wall_time_seconds=time.time() - start,
+    )
+    atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    return metrics
+
+
+def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> str:
+    """A small text table of per-task test accuracy for the end of a CLI run."""
+    lines = [f"Test accuracy ({metrics['method']} on {metrics['dataset']}, inference mode):"]
+    for model in metrics["models"]:
+        parts = [f"{t} {a:.2%}" for t, a in model["accuracy"].items()]
+        joint = model.get("joint_accuracy")
+        tail = f"  joint {joint:.2%}" if joint is not None and len(parts) > 1 else ""
+        lines.append(f"  {model['name']:<12} " + "  ".join(parts) + tail)
+    if metrics.get("joint_accuracy") is not None and len(metrics["models"]) > 1:
+        lines.append(f"  {'joint (all tasks right)':<12} {metrics['joint_accuracy']:.2%}")
+    return "\n".join(lines)

@@ -1,0 +1,246 @@
+"""`MultiTaskTrainer`: a `keras.Model` whose `train_step` asks a weighting strategy how
+to combine the task losses.
+
+The network is a shared encoder (image -> {"z", ...}) and one head per task
+(z -> logits). One forward pass gives every task loss; what happens next depends on the
+strategy's `gradient_source` (see `mtl_tf.weighting.base`):
+
+* `None` (fixed, uncertainty): one backward pass of sum_k w_k L_k + regularisers.
+* `"params"` (MGDA, Pareto MTL): one backward pass per task over the parameters that
+  task touches (shared encoder + its own head), the Gram matrix of those gradients, the
+  weights from the strategy, and the update as the same linear combination of the
+  per-task gradients -- exactly the gradient of sum_k w_k L_k without another pass.
+* `"representation"` / `"last_shared_layer"` (MGDA-UB, GradNorm): cheap per-task
+  gradients w.r.t. z or the last shared kernel, then one backward pass of the weighted
+  sum, seeded with the weights through `output_gradients`.
+
+Everything runs inside the compiled step; nothing is computed in Python per batch.
+VIB encoders add beta * KL (MTVIB eq. 10, 23) to the objective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import keras
+import tensorflow as tf
+
+from mtl_tf.weighting.base import Weighting
+from mtl_tf.weighting.min_norm import gram_matrix
+
+
+def _squared_norm(grads: Sequence[tf.Tensor]) -> tf.Tensor:
+    return tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads])
+
+
+class MultiTaskTrainer(keras.Model):
+    """Shared encoder + per-task heads, trained with a pluggable `Weighting`.
+
+    Args:
+      encoder: functional model, image -> dict with "z" (and "mean", "log_var" for VIB).
+      heads: task name -> functional model, z -> logits. Order defines the task order.
+      weighting: the task-weighting strategy.
+      beta: weight of the VIB KL term (MTVIB eq. 23); ignored for deterministic encoders.
+    """
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        heads: Mapping[str, keras.Model],
+        weighting: Weighting,
+        *,
+        beta: float = 0.0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.task_names = tuple(heads)
+        self.heads = dict(heads)
+        self.weighting = weighting
+        self.beta = float(beta)
+        self.is_vib = "mean" in encoder.output
+        if weighting.num_tasks != len(self.task_names):
+            raise ValueError(
+                f"weighting built for {weighting.num_tasks} tasks, model has "
+                f"{len(self.task_names)}"
+            )
+        self._build_trackers()
+
+    def build(self, input_shape) -> None:
+        # The encoder and heads are functional models, built at construction; building
+        # the strategy is all that is left.
+        if not self.weighting.built:
+            self.weighting.build(None)
+        super().build(input_shape)
+
+    # ------------------------------------------------------------------ metrics
+    def _build_trackers(self) -> None:
+        mean, acc = keras.metrics.Mean, keras.metrics.SparseCategoricalAccuracy
+        self.loss_tracker = mean(name="loss")
+        self.joint_tracker = mean(name="joint_accuracy")
+        self.kl_tracker = mean(name="kl")
+        self.task_loss_trackers = [mean(name=f"{t}_loss") for t in self.task_names]
+        self.task_acc_trackers = [acc(name=f"{t}_accuracy") for t in self.task_names]
+        self.task_weight_trackers = [mean(name=f"{t}_weight") for t in self.task_names]
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        # Listed here so that Keras resets them at every epoch and evaluate().
+        trackers = [self.loss_tracker, self.joint_tracker]
+        trackers += self.task_loss_trackers + self.task_acc_trackers + self.task_weight_trackers
+        if self.is_vib:
+            trackers.append(self.kl_tracker)
+        return trackers
+
+    # ------------------------------------------------------------------ forward
+    def call(self, images: tf.Tensor, training: bool = False) -> dict[str, tf.Tensor]:
+        """Returns {task: logits}. In inference a VIB encoder uses z = mean."""
+        z = self.encoder(images, training=training)["z"]
+        return {t: self.heads[t](z, training=training) for t in self.task_names}
+
+    def _forward(self, images: tf.Tensor, training: bool):
+        encoded = self.encoder(images, training=training)
+        z = encoded["z"]
+        logits = [self.heads[t](z, training=training) for t in self.task_names]
+        return encoded, z, logits
+
+    def _task_losses(
+        self, labels: Mapping[str, tf.Tensor], logits: Sequence[tf.Tensor]
+    ) -> list[tf.Tensor]:
+        """Mean cross-entropy per task (from logits, for numerical stability).
+
+        A list of scalars, not a stacked tensor: per-task gradients must start from
+        tensors recorded on the tape, and slicing a stack after the tape has closed
+        would not be.
+        """
+        return [
+            tf.reduce_mean(
+                keras.losses.sparse_categorical_crossentropy(labels[t], logits[k], from_logits=True)
+            )
+            for k, t in enumerate(self.task_names)
+        ]
+
+    def _encoder_regularization(self, encoded: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        if not self.is_vib:
+            return tf.constant(0.0)
+        from mtl_tf.models.vib import gaussian_kl
+
+        kl = tf.reduce_mean(gaussian_kl(encoded["mean"], encoded["log_var"]))
+        self.kl_tracker.update_state(kl)
+        return self.beta * kl
+
+    def _update_metrics(self, labels, logits, task_losses, total, weights=None):
+        self.loss_tracker.update_state(total)
+        correct = []
+        for k, t in enumerate(self.task_names):
+            self.task_loss_trackers[k].update_state(task_losses[k])
+            self.task_acc_trackers[k].update_state(labels[t], logits[k])
+            if weights is not None:
+                self.task_weight_trackers[k].update_state(weights[k])
+            pred = tf.argmax(logits[k], axis=-1, output_type=tf.int32)
+            correct.append(tf.equal(pred, tf.cast(labels[t], tf.int32)))
+        self.joint_tracker.update_state(tf.cast(tf.reduce_all(tf.stack(correct), 0), tf.float32))
+
+    # ------------------------------------------------------------------ training
+    def train_step(self, data):
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        source = self.weighting.gradient_source
+        shared_vars = self.encoder.trainable_variables
+        head_vars = [self.heads[t].trainable_variables for t in self.task_names]
+
+        with tf.GradientTape(persistent=source is not None) as tape:
+            encoded, z, logits = self._forward(images, training=True)
+            loss_list = self._task_losses(labels, logits)
+            task_losses = tf.stack(loss_list)
+            reg = self._encoder_regularization(encoded)
+            if source is None:
+                weights = self.weighting.compute_weights(task_losses)
+                total = (
+                    tf.reduce_sum(weights * task_losses) + self.weighting.regularization() + reg
+                )
+
+        if source is None:
+            variables = self.trainable_variables
+            grads = tape.gradient(total, variables)
+        elif source == "params":
+            variables, grads, weights = self._params_gradients(
+                tape, loss_list, task_losses, reg, shared_vars, head_vars
+            )
+            total = tf.reduce_sum(weights * task_losses) + reg
+        else:
+            if source == "representation":
+                # MGDA-UB: per-example gradients w.r.t. z, flattened over the batch as in
+                # Sener & Koltun's reference (the bound of their Theorem 1 is on all of Z).
+                targets = [z]
+            elif source == "last_shared_layer":
+                targets = [self.last_shared_kernel()]
+            else:
+                raise ValueError(f"unknown gradient_source {source!r}")
+            per_task = [tape.gradient(loss, targets) for loss in loss_list]
+            gram = gram_matrix(per_task)
+            weights = tf.stop_gradient(self.weighting.compute_weights(task_losses, gram))
+            total = tf.reduce_sum(weights * task_losses) + reg
+            variables = shared_vars + [v for hv in head_vars for v in hv]
+            grads = tape.gradient(
+                [task_losses, reg], variables, output_gradients=[weights, tf.ones_like(reg)]
+            )
+        if source is not None:
+            del tape
+
+        self.optimizer.apply(grads, variables)
+        self._update_metrics(labels, logits, task_losses, total, weights)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _params_gradients(self, tape, loss_list, task_losses, reg, shared_vars, head_vars):
+        """Per-task gradients over shared + own head; update = their weighted sum."""
+        n_shared = len(shared_vars)
+        per_task = [
+            tape.gradient(loss, shared_vars + head_vars[k]) for k, loss in enumerate(loss_list)
+        ]
+        shared = [g[:n_shared] for g in per_task]
+        gram = gram_matrix(shared)
+        if self.weighting.gram_includes_heads:
+            # Heads are disjoint: they add only to the diagonal.
+            head_sq = tf.stack([_squared_norm(g[n_shared:]) for g in per_task])
+            gram = gram + tf.linalg.diag(head_sq)
+        weights = tf.stop_gradient(self.weighting.compute_weights(task_losses, gram))
+        combined_shared = [
+            tf.add_n([weights[k] * shared[k][v] for k in range(len(per_task))])
+            for v in range(n_shared)
+        ]
+        if self.is_vib:
+            reg_grads = tape.gradient(reg, shared_vars)
+            combined_shared = [
+                g if r is None else g + r for g, r in zip(combined_shared, reg_grads, strict=True)
+            ]
+        variables = list(shared_vars)
+        grads = list(combined_shared)
+        for k, g in enumerate(per_task):
+            variables += head_vars[k]
+            grads += [weights[k] * x for x in g[n_shared:]]
+        return variables, grads, weights
+
+    def last_shared_kernel(self) -> tf.Variable:
+        """The kernel of the encoder's last Dense layer (GradNorm's "W")."""
+        kernels = [
+            layer.kernel
+            for layer in self.encoder._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.Dense)
+        ]
+        if not kernels:
+            raise ValueError("the encoder has no Dense layer to take GradNorm's norms at")
+        return kernels[-1]
+
+    # ------------------------------------------------------------------ evaluation
+    def test_step(self, data):
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        _, _, logits = self._forward(images, training=False)
+        task_losses = tf.stack(self._task_losses(labels, logits))
+        # "loss" in evaluation is the unweighted sum of task losses: comparable across
+        # methods, whose training objectives differ.
+        self._update_metrics(labels, logits, task_losses, tf.reduce_sum(task_losses))
+        return {
+            m.name: m.result()
+            for m in self.metrics
+            if m not in self.task_weight_trackers and m is not self.kl_tracker
+        }

@@ -1,0 +1,135 @@
+"""main.py end to end, as a user runs it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+from mtl_tf.evaluation.report import validate_metrics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _main(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _tiny_args(idx_dir: str, out: str, *extra: str) -> list[str]:
+    return [f"--data_dir={idx_dir}", "--train_size=2000", "--test_size=100", "--batch_size=50",
+            "--backbone=lenet", "--learning_rate=1e-2", f"--output_dir={out}", "--verbose=0",
+            *extra]
+
+
+def _scalar_tags(event_dir: str) -> set[str]:
+    tags = set()
+    for path in glob.glob(os.path.join(event_dir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
+def test_main_end_to_end_writes_metrics_flags_events_checkpoints(tiny_idx_dir, tmp_path):
+    out = str(tmp_path / "run")
+    result = _main(*_tiny_args(tiny_idx_dir, out, "--epochs=2", "--task_weights=0.4,0.6"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Test accuracy" in result.stdout and "top_left" in result.stdout
+
+    with open(os.path.join(out, "metrics.json")) as f:
+        metrics = json.load(f)
+    validate_metrics(metrics)
+    assert metrics["method"] == "gs" and metrics["tasks"] == ["top_left", "bottom_right"]
+    assert metrics["epochs"] == 2 and metrics["test_size"] == 100
+    assert metrics["models"][0]["task_weights"] == pytest.approx(
+        {"top_left": 0.4, "bottom_right": 0.6})
+    # Learnable generated data: the model must have learned something real.
+    assert min(metrics["accuracy"].values()) > 0.3, metrics["accuracy"]
+
+    # TensorBoard: per-task loss, accuracy and weights, for train and validation.
+    train_tags = _scalar_tags(os.path.join(out, "tensorboard", "train"))
+    assert {"epoch_top_left_loss", "epoch_bottom_right_accuracy",
+            "epoch_top_left_weight"} <= train_tags, train_tags
+    assert "epoch_joint_accuracy" in _scalar_tags(os.path.join(out, "tensorboard", "validation"))
+    checkpoints = glob.glob(os.path.join(out, "checkpoints", "*.index"))
+    assert sorted(os.path.basename(p) for p in checkpoints) == ["ckpt-1.index", "ckpt-2.index"]
+
+    # flags.txt is a flagfile: replaying it into a new directory reproduces the metrics.
+    flagfile = os.path.join(out, "flags.txt")
+    text = open(flagfile).read()
+    assert "--task_weights=0.4,0.6" in text and "--epochs=2" in text
+    replay = str(tmp_path / "replay")
+    result = _main(f"--flagfile={flagfile}", f"--output_dir={replay}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(replay, "metrics.json")) as f:
+        replayed = json.load(f)
+    assert replayed["accuracy"] == metrics["accuracy"]
+    assert replayed["loss"] == metrics["loss"]
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tiny_idx_dir, tmp_path):
+    """SIGKILL after the first epoch's checkpoint; the same command then resumes and ends
+    with the metrics of an uninterrupted run."""
+    args = ["--epochs=3"]
+    full = str(tmp_path / "full")
+    assert _main(*_tiny_args(tiny_idx_dir, full, *args)).returncode == 0
+
+    out = str(tmp_path / "killed")
+    cmd = [sys.executable, os.path.join(ROOT, "main.py"), *_tiny_args(tiny_idx_dir, out, *args)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not glob.glob(os.path.join(out, "checkpoints", "ckpt-1.index")):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not os.path.exists(os.path.join(out, "metrics.json"))
+
+    result = _main(*_tiny_args(tiny_idx_dir, out, *args))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resuming" in result.stderr
+    with open(os.path.join(full, "metrics.json")) as f:
+        expected = json.load(f)
+    with open(os.path.join(out, "metrics.json")) as f:
+        resumed = json.load(f)
+    assert resumed["accuracy"] == expected["accuracy"]
+    assert resumed["loss"] == expected["loss"]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--method=nope"], "--method"),
+        (["--dataset=cifar"], "--dataset"),
+        (["--task_weights=a,b"], "--task_weights"),
+        (["--task_weights=0.2,0.3,0.5"], "--task_weights has 3 values"),
+        (["--data_dir=/nonexistent/dir", "--data_source=dir"], "/nonexistent/dir"),
+    ],
+)
+def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, args, expected):
+    out = tmp_path / "run"
+    result = _main(f"--output_dir={out}", "--verbose=0", *args, timeout=120)
+    assert result.returncode != 0
+    assert expected in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_output_dir_with_another_run_is_refused(tiny_idx_dir, tmp_path):
+    out = str(tmp_path / "run")
+    assert _main(*_tiny_args(tiny_idx_dir, out, "--epochs=1")).returncode == 0
+    before = open(os.path.join(out, "metrics.json")).read()
+    result = _main(*_tiny_args(tiny_idx_dir, out, "--epochs=1", "--seed=7"))
+    assert result.returncode == 2
+    assert "holds a run with different settings (seed: 0 -> 7)" in result.stderr
+    assert open(os.path.join(out, "metrics.json")).read() == before
