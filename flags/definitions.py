@@ -44,6 +44,37 @@ flags.DEFINE_float("bn_momentum", _DEFAULTS.bn_momentum,
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("beta", _DEFAULTS.beta, "VIB KL weight (MTVIB eq. 23).", lower_bound=0.0)
 flags.DEFINE_integer("latent_dim", _DEFAULTS.latent_dim, "VIB latent dimension.", lower_bound=1)
+flags.DEFINE_integer("grid_points", _DEFAULTS.grid_points,
+                     "gs: grid-search this many weight vectors per task axis with keras-tuner "
+                     "(needs --val_size); 0 = one run with --task_weights.", lower_bound=0)
+flags.DEFINE_integer("val_size", _DEFAULTS.val_size,
+                     "Validation pairs, built from held-out source training images.",
+                     lower_bound=0)
+flags.DEFINE_float("gradnorm_alpha", _DEFAULTS.gradnorm_alpha, "GradNorm asymmetry alpha.",
+                   lower_bound=0.0)
+flags.DEFINE_float("gradnorm_lr", _DEFAULTS.gradnorm_lr, "GradNorm weight learning rate.",
+                   lower_bound=0.0)
+flags.DEFINE_enum("grad_wrt", _DEFAULTS.grad_wrt, ["params", "representation"],
+                  "MGDA: gradients w.r.t. shared parameters, or the shared representation "
+                  "(MGDA-UB).")
+flags.DEFINE_enum("grad_normalization", _DEFAULTS.grad_normalization,
+                  ["none", "l2", "loss", "loss+"], "MGDA gradient normalisation.")
+flags.DEFINE_integer("min_norm_max_iters", _DEFAULTS.min_norm_max_iters,
+                     "Min-norm solver iteration cap.", lower_bound=1)
+flags.DEFINE_float("min_norm_tol", _DEFAULTS.min_norm_tol, "Min-norm solver tolerance.",
+                   lower_bound=0.0)
+flags.DEFINE_integer("num_preferences", _DEFAULTS.num_preferences,
+                     "Pareto MTL: number of preference vectors K (one model each).",
+                     lower_bound=2)
+flags.DEFINE_integer("preference_index", None,
+                     "Pareto MTL: train only this preference (0-based); default all.",
+                     lower_bound=0)
+flags.DEFINE_float("pareto_epsilon", _DEFAULTS.pareto_epsilon,
+                   "Pareto MTL: constraint j is active when G_j > -epsilon (eq. 11).",
+                   lower_bound=0.0)
+flags.DEFINE_float("pareto_max_init_epochs", _DEFAULTS.pareto_max_init_epochs,
+                   "Pareto MTL: bound on the feasible-start phase, in epochs.",
+                   lower_bound=0.0)
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (data, initialisation, shuffling).")
 flags.DEFINE_string("output_dir", None,
                     "Run directory (default runs/<method>-<dataset>-seed<seed>). Rerunning "
@@ -96,6 +127,18 @@ def config_from_flags() -> RunConfig:
         bn_momentum=FLAGS.bn_momentum,
         beta=FLAGS.beta,
         latent_dim=FLAGS.latent_dim,
+        grid_points=FLAGS.grid_points,
+        val_size=FLAGS.val_size,
+        gradnorm_alpha=FLAGS.gradnorm_alpha,
+        gradnorm_lr=FLAGS.gradnorm_lr,
+        grad_wrt=FLAGS.grad_wrt,
+        grad_normalization=FLAGS.grad_normalization,
+        min_norm_max_iters=FLAGS.min_norm_max_iters,
+        min_norm_tol=FLAGS.min_norm_tol,
+        num_preferences=FLAGS.num_preferences,
+        preference_index=FLAGS.preference_index,
+        pareto_epsilon=FLAGS.pareto_epsilon,
+        pareto_max_init_epochs=FLAGS.pareto_max_init_epochs,
         seed=FLAGS.seed,
         output_dir=output_dir,
         keep_checkpoints=FLAGS.keep_checkpoints,

@@ -39,6 +39,26 @@ class RunConfig:
     bn_momentum: float = 0.9
     beta: float = 1e-3
     latent_dim: int = 256
+    # Grid search (gs): number of weight vectors per task axis; 0 = one run with
+    # --task_weights. Validation pairs (for picking the best grid point) are built from
+    # held-out source training images.
+    grid_points: int = 0
+    val_size: int = 0
+    # GradNorm (Chen et al. 2018).
+    gradnorm_alpha: float = 1.5
+    gradnorm_lr: float = 0.025
+    # MGDA (Sener & Koltun 2018): gradients w.r.t. shared parameters or the shared
+    # representation (MGDA-UB), and how they are normalised before the min-norm solve.
+    grad_wrt: str = "params"
+    grad_normalization: str = "none"
+    # Min-norm solver (MGDA and Pareto MTL).
+    min_norm_max_iters: int = 250
+    min_norm_tol: float = 1e-5
+    # Pareto MTL (Lin et al. 2019).
+    num_preferences: int = 5
+    preference_index: int | None = None  # train only this preference (default: all)
+    pareto_epsilon: float = 0.0
+    pareto_max_init_epochs: float = 2.0
     seed: int = 0
     output_dir: str = "runs/default"
     keep_checkpoints: int = 3

@@ -1,0 +1,87 @@
+"""GradNorm (Chen et al., ICML 2018): balance tasks by their gradient magnitudes.
+
+With G_k = w_k ||grad_W L_k|| the weighted gradient norm of task k at the last shared
+layer W, mean norm G_bar, and relative inverse training rate
+r_k = (L_k / L_k(0)) / mean_j(L_j / L_j(0)), GradNorm moves the weights to reduce
+
+    L_grad = sum_k | G_k - G_bar * r_k^alpha |
+
+with the target G_bar r_k^alpha held constant (the paper's prescription). Its gradient
+w.r.t. w_k is sign(G_k - target_k) * ||grad_W L_k||, so the update needs only the
+per-task gradient norms at W -- the diagonal of the Gram matrix the trainer provides for
+`gradient_source = "last_shared_layer"` -- and no second-order differentiation. After each
+update the weights are clipped positive and renormalised to sum to the number of tasks.
+The network is trained with the weights as they were before this step's update.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from mtl_tf.weighting.base import Weighting, register
+
+# Smallest weight a task keeps: GradNorm must never switch a task off entirely.
+_MIN_WEIGHT = 1e-3
+
+
+@register("gradnorm")
+class GradNormWeighting(Weighting):
+    """GradNorm task weights, kept positive and summing to the task count.
+
+    Args:
+      num_tasks: number of tasks m.
+      alpha: asymmetry; larger values pull harder towards equal training rates.
+      learning_rate: step size of the weights' own gradient descent on L_grad.
+    """
+
+    gradient_source = "last_shared_layer"
+
+    def __init__(
+        self, num_tasks: int, alpha: float = 1.5, learning_rate: float = 0.025, **kwargs: Any
+    ) -> None:
+        super().__init__(num_tasks, **kwargs)
+        if alpha < 0:
+            raise ValueError(f"--gradnorm_alpha must be >= 0, got {alpha}")
+        if learning_rate <= 0:
+            raise ValueError(f"--gradnorm_lr must be > 0, got {learning_rate}")
+        self.alpha = float(alpha)
+        self.learning_rate = float(learning_rate)
+        # Non-trainable: updated by GradNorm's own rule, not by the model's optimizer;
+        # still checkpointed with the model, so a resumed run continues exactly.
+        self.task_weights = self.add_weight(
+            shape=(num_tasks,), initializer="ones", trainable=False, name="task_weights"
+        )
+        self.initial_losses = self.add_weight(
+            shape=(num_tasks,), initializer="zeros", trainable=False, name="initial_losses"
+        )
+
+    @classmethod
+    def from_config(cls, num_tasks: int, config: Any) -> GradNormWeighting:
+        return cls(
+            num_tasks,
+            alpha=getattr(config, "gradnorm_alpha", 1.5),
+            learning_rate=getattr(config, "gradnorm_lr", 0.025),
+        )
+
+    def compute_weights(
+        self, task_losses: tf.Tensor, gram: tf.Tensor | None = None
+    ) -> tf.Tensor:
+        if gram is None:
+            raise ValueError("GradNorm needs the per-task gradient Gram matrix")
+        task_losses = tf.cast(task_losses, tf.float32)
+        # L_k(0): the first losses seen (the variable starts at 0, which no CE reaches).
+        first = tf.reduce_all(tf.equal(self.initial_losses, 0.0))
+        self.initial_losses.assign(tf.where(first, task_losses, self.initial_losses))
+
+        weights = tf.identity(self.task_weights)  # the weights this step trains with
+        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(tf.cast(gram, tf.float32)), 0.0))
+        weighted_norms = weights * norms
+        loss_ratio = task_losses / self.initial_losses
+        inverse_rate = loss_ratio / tf.reduce_mean(loss_ratio)
+        target = tf.stop_gradient(tf.reduce_mean(weighted_norms) * inverse_rate**self.alpha)
+        grad = tf.sign(weighted_norms - target) * norms
+        updated = tf.maximum(weights - self.learning_rate * grad, _MIN_WEIGHT)
+        self.task_weights.assign(updated * self.num_tasks / tf.reduce_sum(updated))
+        return weights
