@@ -19,7 +19,8 @@ _DEFAULTS = RunConfig()
 
 flags.DEFINE_enum("method", _DEFAULTS.method, list(methods_lib.available_methods()),
                   "Training method (a named encoder + weighting combination).")
-flags.DEFINE_enum("dataset", _DEFAULTS.dataset, list(DATASETS), "Data set.")
+flags.DEFINE_enum("dataset", _DEFAULTS.dataset, [*DATASETS, "synthetic"],
+                  "Data set; 'synthetic' is Pareto MTL's concave two-objective example (§5).")
 flags.DEFINE_string("data_dir", None,
                     "Folder with the IDX files: <data_dir>/mnist/, <data_dir>/fashion-mnist/ "
                     "or a flat folder. Without it: a local tensorflow-datasets copy if one is "
@@ -75,6 +76,8 @@ flags.DEFINE_float("pareto_epsilon", _DEFAULTS.pareto_epsilon,
 flags.DEFINE_float("pareto_max_init_epochs", _DEFAULTS.pareto_max_init_epochs,
                    "Pareto MTL: bound on the feasible-start phase, in epochs.",
                    lower_bound=0.0)
+flags.DEFINE_integer("synthetic_runs", _DEFAULTS.synthetic_runs,
+                     "Synthetic example: random starts of gs / mgda.", lower_bound=1)
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (data, initialisation, shuffling).")
 flags.DEFINE_string("output_dir", None,
                     "Run directory (default runs/<method>-<dataset>-seed<seed>). Rerunning "
@@ -139,6 +142,7 @@ def config_from_flags() -> RunConfig:
         preference_index=FLAGS.preference_index,
         pareto_epsilon=FLAGS.pareto_epsilon,
         pareto_max_init_epochs=FLAGS.pareto_max_init_epochs,
+        synthetic_runs=FLAGS.synthetic_runs,
         seed=FLAGS.seed,
         output_dir=output_dir,
         keep_checkpoints=FLAGS.keep_checkpoints,

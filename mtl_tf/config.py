@@ -59,6 +59,8 @@ class RunConfig:
     preference_index: int | None = None  # train only this preference (default: all)
     pareto_epsilon: float = 0.0
     pareto_max_init_epochs: float = 2.0
+    # Synthetic example (Pareto MTL §5): runs of gs / mgda (Pareto MTL: one per preference).
+    synthetic_runs: int = 10
     seed: int = 0
     output_dir: str = "runs/default"
     keep_checkpoints: int = 3

@@ -77,14 +77,37 @@ def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
 
 
 def plan_models(config: RunConfig, spec: methods_lib.MethodSpec, data) -> list[ModelPlan]:
-    """The models a method trains: one shared model, or one per task."""
+    """The models a method trains: one shared model, one per task (STL, STVIB), or one per
+    preference vector (Pareto MTL, Algorithm 1: the K subproblems are independent)."""
     m = len(data.task_names)
+    tasks = tuple(range(m))
     if spec.single_task:
         return [
             ModelPlan(t, (k,), build_weighting(spec.weighting, 1, None), f"models/{t}")
             for k, t in enumerate(data.task_names)
         ]
-    return [ModelPlan(spec.name, tuple(range(m)), build_weighting(spec.weighting, m, config))]
+    if spec.weighting == "pareto_mtl":
+        k = config.num_preferences
+        if config.preference_index is not None and config.preference_index >= k:
+            raise ValueError(
+                f"--preference_index={config.preference_index} is out of range for "
+                f"--num_preferences={k} (allowed: 0..{k - 1})"
+            )
+        indices = (
+            [config.preference_index]
+            if config.preference_index is not None
+            else range(config.num_preferences)
+        )
+        return [
+            ModelPlan(
+                f"preference_{i}",
+                tasks,
+                build_weighting(spec.weighting, m, dataclasses.replace(config, preference_index=i)),
+                f"models/preference_{i}",
+            )
+            for i in indices
+        ]
+    return [ModelPlan(spec.name, tasks, build_weighting(spec.weighting, m, config))]
 
 
 def check_run_dir(run_dir: str, config: RunConfig) -> None:
@@ -223,6 +246,7 @@ def train_model(
     summary["task_weights"] = {
         t: last_logs[f"{t}_weight"] for t in tasks if f"{t}_weight" in last_logs
     }
+    summary.update(plan.weighting.describe())
     return trainer, summary, logits
 
 
@@ -248,6 +272,12 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+    if config.dataset == "synthetic":
+        return _run_synthetic(config, spec, extra_files, start)
+    if config.grid_points and spec.name != "gs":
+        raise ValueError(f"--grid_points applies to --method=gs only, not {spec.name}")
+    if config.grid_points and config.val_size <= 0:
+        raise ValueError("--grid_points needs validation pairs: pass --val_size > 0")
 
     if data is None:
         from mtl_tf.data.datasets import load_dataset
@@ -259,8 +289,15 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
             train_size=config.train_size,
             test_size=config.test_size,
             seed=config.seed,
+            val_size=config.val_size,
         )
-    plans = plan_models(config, spec, data)  # validates the weighting options
+    if config.grid_points:
+        from mtl_tf.training.grid_search import grid_weight_vectors
+
+        grid_weight_vectors(len(data.task_names), config.grid_points)  # validate before writing
+        plans = []
+    else:
+        plans = plan_models(config, spec, data)  # validates the weighting options
     os.makedirs(run_dir, exist_ok=True)
     atomic_write_json(os.path.join(run_dir, "config.json"), _config_dict(config))
     for name, text in (extra_files or {}).items():
@@ -268,6 +305,16 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
 
     model_results = []
     logits_by_task: dict[str, np.ndarray] = {}
+    grid = None
+    if config.grid_points:
+        from mtl_tf.training.grid_search import run_grid_search
+
+        grid_results, best = run_grid_search(config, spec, data, run_dir)
+        grid = {"points": grid_results, "best_index": best,
+                "selected_by": "validation joint accuracy"}
+        # The grid's answer is its best point: report it as the run's model.
+        model_results.append(grid_results[best])
+        logits_by_task = None
     for plan in plans:
         model_dir = os.path.join(run_dir, plan.subdir) if plan.subdir else run_dir
         _, summary, logits = train_model(config, spec, data, plan, model_dir)
@@ -278,7 +325,10 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
     # (STL/STVIB, whose joint accuracy combines their predictions per example). Methods
     # with several models for the same tasks (Pareto MTL) have no single answer.
     overall = None
-    if spec.single_task or len(model_results) == 1:
+    if grid is not None:
+        best_model = grid["points"][grid["best_index"]]
+        overall = {k: best_model[k] for k in ("accuracy", "loss", "joint_accuracy")}
+    elif spec.single_task or len(model_results) == 1:
         overall = metrics_lib.summarize(logits_by_task, data.test_labels, data.task_names)
 
     metrics = report.build_metrics(
@@ -289,18 +339,74 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
         overall=overall,
         wall_time_seconds=time.time() - start,
     )
+    if grid is not None:
+        metrics["grid"] = grid
     atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
 
 
+def _run_synthetic(config: RunConfig, spec, extra_files, start: float) -> dict:
+    """Pareto MTL §5: the concave two-objective example, for pareto_mtl, gs and mgda."""
+    from mtl_tf import synthetic
+
+    if spec.name not in ("pareto_mtl", "gs", "mgda"):
+        raise ValueError(
+            f"--dataset=synthetic supports --method=pareto_mtl, gs or mgda, not {spec.name}"
+        )
+    num_runs = config.num_preferences if spec.name == "pareto_mtl" else config.synthetic_runs
+    results = synthetic.run_synthetic(spec.name, num_runs=num_runs, seed=config.seed)
+    os.makedirs(config.output_dir, exist_ok=True)
+    atomic_write_json(os.path.join(config.output_dir, "config.json"), _config_dict(config))
+    for name, text in (extra_files or {}).items():
+        atomic_write_text(os.path.join(config.output_dir, name), text)
+    paths = synthetic.write_synthetic_report({spec.name: results}, config.output_dir)
+    metrics = {
+        "schema_version": report.SCHEMA_VERSION,
+        "method": spec.name,
+        "dataset": "synthetic",
+        "tasks": ["f1", "f2"],
+        "accuracy": None,
+        "joint_accuracy": None,
+        "models": [],
+        "synthetic": _jsonable(results),
+        "files": [os.path.basename(p) for p in paths],
+        "epochs": 0,
+        "seed": config.seed,
+        "wall_time_seconds": round(time.time() - start, 3),
+    }
+    atomic_write_json(os.path.join(config.output_dir, "metrics.json"), metrics)
+    return metrics
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> str:
     """A small text table of per-task test accuracy for the end of a CLI run."""
+    if metrics["dataset"] == "synthetic":
+        solutions = np.asarray(metrics["synthetic"]["solutions"])
+        lines = [f"Synthetic example ({metrics['method']}): objective values (f1, f2)"]
+        lines += [f"  {i:>2}: ({f1:.3f}, {f2:.3f})" for i, (f1, f2) in enumerate(solutions)]
+        return "\n".join(lines)
     lines = [f"Test accuracy ({metrics['method']} on {metrics['dataset']}, inference mode):"]
     for model in metrics["models"]:
         parts = [f"{t} {a:.2%}" for t, a in model["accuracy"].items()]
         joint = model.get("joint_accuracy")
         tail = f"  joint {joint:.2%}" if joint is not None and len(parts) > 1 else ""
         lines.append(f"  {model['name']:<12} " + "  ".join(parts) + tail)
+    if "grid" in metrics:
+        best = metrics["grid"]["best_index"]
+        lines.append(f"  (best of {len(metrics['grid']['points'])} grid points by validation "
+                     f"joint accuracy: point {best})")
     if metrics.get("joint_accuracy") is not None and len(metrics["models"]) > 1:
         lines.append(f"  {'joint (all tasks right)':<12} {metrics['joint_accuracy']:.2%}")
     return "\n".join(lines)

@@ -99,6 +99,10 @@ class Weighting(keras.layers.Layer):
         """
         raise NotImplementedError
 
+    def describe(self) -> dict[str, Any]:
+        """Static facts about this strategy instance for metrics.json (e.g. a preference)."""
+        return {}
+
     def regularization(self) -> tf.Tensor:
         """An extra loss term owned by the strategy (e.g. sum_k s_k / 2); default 0."""
         return tf.constant(0.0)
