@@ -10,6 +10,7 @@ Flags are defined in flags/definitions.py; `--helpfull` lists them all.
 
 from __future__ import annotations
 
+import logging as pylogging
 import os
 import sys
 
@@ -21,6 +22,13 @@ from absl import app, logging  # noqa: E402
 from flags import definitions  # noqa: E402  (defines the flags)
 
 
+class _DropTensorFlowInfo(pylogging.Filter):
+    """Drops INFO records logged from inside TensorFlow; ours and all warnings pass."""
+
+    def filter(self, record: pylogging.LogRecord) -> bool:
+        return record.levelno >= pylogging.WARNING or "tensorflow" not in record.pathname
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -28,8 +36,10 @@ def main(argv: list[str]) -> int:
 
     from mtl_tf.training import run as run_lib
 
-    # TensorFlow's own INFO lines (checkpoint sharding timings) drown the progress bar.
+    # TensorFlow's own INFO lines (checkpoint sharding timings) drown the progress bar;
+    # some go through absl's handler, so filter them there too.
     tf.get_logger().setLevel("WARNING")
+    logging.get_absl_handler().addFilter(_DropTensorFlowInfo())
 
     config = definitions.config_from_flags()
     try:
