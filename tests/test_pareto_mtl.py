@@ -1,0 +1,345 @@
+"""Pareto MTL (Lin et al. 2019): preferences, constraints, both phases, fixed-shape trick."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import types
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtl_tf.config import RunConfig
+from mtl_tf.data.pipeline import make_dataset
+from mtl_tf.models import build_network
+from mtl_tf.training.trainer import MultiTaskTrainer
+from mtl_tf.weighting import build_weighting
+from mtl_tf.weighting.mgda import MGDAWeighting
+from mtl_tf.weighting.pareto_mtl import ParetoMTLWeighting, preference_vectors
+
+# ---------------------------------------------------------------- numpy references
+
+
+def exact_min_norm(gram: np.ndarray) -> np.ndarray:
+    """argmin_{w in simplex} w^T M w, exactly, by enumerating supports (KKT per support)."""
+    n = gram.shape[0]
+    best, best_w = np.inf, None
+    for size in range(1, n + 1):
+        for support in itertools.combinations(range(n), size):
+            s = list(support)
+            kkt = np.zeros((size + 1, size + 1))
+            kkt[:size, :size] = gram[np.ix_(s, s)]
+            kkt[:size, size] = kkt[size, :size] = 1.0
+            rhs = np.zeros(size + 1)
+            rhs[size] = 1.0
+            sol = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:size]
+            if sol.min() < -1e-12 or abs(sol.sum() - 1.0) > 1e-9:
+                continue
+            w = np.zeros(n)
+            w[s] = np.maximum(sol, 0.0) / np.maximum(sol, 0.0).sum()
+            if w @ gram @ w < best:
+                best, best_w = w @ gram @ w, w
+    return best_w
+
+
+def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True):
+    """Pareto MTL weights on the ACTIVE SUBSET only (eq. 9 / eq. 14 + 18), in numpy."""
+    u = prefs / np.linalg.norm(prefs, axis=1, keepdims=True)
+    a = np.delete(u, k, axis=0) - u[k]
+    active = a @ (losses / np.linalg.norm(losses)) > -epsilon
+    m = grads.shape[0]
+    if phase == "init" and not active.any():
+        return np.zeros(m), active  # no feasible-start step (the reference returns zeros)
+    rows = a[active] if phase == "init" else np.concatenate([np.eye(m), a[active]])
+    vectors = rows @ grads
+    alpha = rows.T @ exact_min_norm(vectors @ vectors.T)
+    if phase == "main" and rescale:
+        alpha = alpha * m / np.abs(alpha).sum()
+    return alpha, active
+
+
+def _weights(w: ParetoMTLWeighting, losses, grads) -> np.ndarray:
+    gram = tf.constant(grads @ grads.T, tf.float64)
+    return w.compute_weights(tf.constant(losses, tf.float32), gram).numpy().astype(np.float64)
+
+
+def _angles_deg(u: np.ndarray) -> np.ndarray:
+    a = np.degrees(np.arccos(np.clip(u @ u.T, -1.0, 1.0)))
+    np.fill_diagonal(a, np.inf)
+    return a
+
+
+def _coarsest_lattice_spacing_deg(m: int, k: int) -> float:
+    """Min angle between distinct unit-normalised points of the coarsest Das-Dennis lattice
+    that holds >= k points (independent enumeration: all integer m-tuples summing to H)."""
+    h = 1
+    while math.comb(h + m - 1, m - 1) < k:
+        h += 1
+    pts = np.array([p for p in itertools.product(range(h + 1), repeat=m) if sum(p) == h], float)
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    return float(_angles_deg(pts).min())
+
+
+# ---------------------------------------------------------------- preference vectors
+
+
+def test_two_task_preferences_are_the_reference_circle_points():
+    u = preference_vectors(2, 5)
+    np.testing.assert_allclose(np.degrees(np.arctan2(u[:, 1], u[:, 0])), [0, 22.5, 45, 67.5, 90],
+                               atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(u, axis=1), 1.0)
+    np.testing.assert_allclose(u[0], [1.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(u[-1], [0.0, 1.0], atol=1e-15)
+    with pytest.raises(ValueError, match="--num_preferences must be >= 2"):
+        preference_vectors(2, 1)
+
+
+@pytest.mark.parametrize("m,k", [(3, 3), (3, 4), (3, 5), (3, 6), (3, 10), (3, 12), (4, 3),
+                                 (4, 5), (4, 8), (4, 15)])
+def test_many_task_preferences_are_unit_distinct_and_spread(m, k):
+    u = preference_vectors(m, k)
+    assert u.shape == (k, m)
+    np.testing.assert_allclose(np.linalg.norm(u, axis=1), 1.0)
+    assert np.all(u >= 0.0)
+    np.testing.assert_array_equal(preference_vectors(m, k), u)  # deterministic
+    # The first min(K, m) vectors are the axes: every task gets a preference of its own.
+    np.testing.assert_allclose(u[: min(k, m)], np.eye(m)[: min(k, m)], atol=1e-15)
+    # Spread: at least as far apart as the coarsest simplex lattice able to hold K points
+    # (distinct points of it are that far apart; a finer lattice is used only if it does
+    # better). A clustered set would fail this: e.g. m = 3, K = 5 needs 45 deg, K = 10 26.6.
+    min_angle = _angles_deg(u).min()
+    assert min_angle >= _coarsest_lattice_spacing_deg(m, k) - 1e-9, min_angle
+    assert min_angle > 0.0  # distinct
+
+
+def test_known_symmetric_sets():
+    # m = 3, K = 4: axes plus the centroid direction (54.7 deg from each axis).
+    np.testing.assert_allclose(preference_vectors(3, 4)[3], np.full(3, 1 / np.sqrt(3)))
+    # m = 3, K = 6: the whole H = 2 lattice (axes and edge midpoints).
+    u = preference_vectors(3, 6)
+    assert sorted(np.round(u * np.sqrt(2), 6).sum(axis=1).tolist()) == pytest.approx(
+        [np.sqrt(2)] * 3 + [2.0] * 3)
+
+
+# ---------------------------------------------------------------- constraints
+
+
+def test_constraint_activity_matches_hand_computation():
+    s = 1 / np.sqrt(2)
+    prefs = np.array([[1.0, 0.0], [s, s], [0.0, 1.0]])
+    w = ParetoMTLWeighting(2, prefs, preference_index=1)
+    losses = np.array([1.0, 3.0])
+    lhat = losses / np.sqrt(10.0)  # (0.3162, 0.9487)
+    g0 = (1 - s) * lhat[0] + (0 - s) * lhat[1]  # -0.578: task 2 is not worse than task 1
+    g2 = (0 - s) * lhat[0] + (1 - s) * lhat[1]  # +0.054: L leans towards u_2 = (0, 1)
+    np.testing.assert_allclose(w.constraint_values(losses).numpy(), [g0, g2], atol=1e-12)
+    np.testing.assert_array_equal(w.active_constraints(losses).numpy(), [False, True])
+    # eps widens I_eps = {j : G_j > -eps} (eq. 11).
+    wide = ParetoMTLWeighting(2, prefs, preference_index=1, epsilon=0.6)
+    np.testing.assert_array_equal(wide.active_constraints(losses).numpy(), [True, True])
+    # On the preference ray itself no constraint is active.
+    np.testing.assert_array_equal(w.active_constraints([2.0, 2.0]).numpy(), [False, False])
+
+
+def test_invalid_arguments():
+    prefs = preference_vectors(2, 3)
+    with pytest.raises(ValueError, match="--preference_index must be in"):
+        ParetoMTLWeighting(2, prefs, 3)
+    with pytest.raises(ValueError, match="--pareto_epsilon"):
+        ParetoMTLWeighting(2, prefs, 0, epsilon=-1.0)
+    with pytest.raises(ValueError, match="shape"):
+        ParetoMTLWeighting(3, prefs, 0)
+    with pytest.raises(ValueError, match="Gram"):
+        ParetoMTLWeighting(2, prefs, 0).compute_weights(tf.ones([2]))
+
+
+# ---------------------------------------------------------------- phases
+
+
+def test_feasible_start_reduces_active_constraints_then_switches_for_good():
+    rng = np.random.default_rng(0)
+    prefs = preference_vectors(2, 5)
+    grads = rng.normal(size=(2, 12))
+    w = ParetoMTLWeighting(2, prefs, preference_index=0, max_init_steps=10)
+    outside = np.array([0.1, 1.0])  # u_0 = (1, 0) wants L near the f1 axis: far outside
+    for step in range(3):
+        alpha = _weights(w, outside, grads)
+        active = w.active_mask.numpy().astype(bool)
+        assert active.sum() == 4 and int(w.phase.numpy()) == 0
+        assert int(w.init_steps.numpy()) == step + 1
+        a = np.delete(prefs, 0, axis=0) - prefs[0]
+        constraint_grads = a[active] @ grads
+        # -alpha.g moves every active G_j down to first order (eq. 9: min-norm direction).
+        d = alpha @ grads
+        assert np.all(constraint_grads @ d >= d @ d - 1e-6 * np.abs(constraint_grads).max())
+        np.testing.assert_allclose(alpha, reference_alpha(prefs, 0, outside, grads,
+                                                          phase="init")[0], atol=1e-6)
+    # Inside the region: no active constraint, the phase ends and main weights are used at
+    # once (m times MGDA's, since no constraint is active).
+    inside = np.array([1.0, 0.05])
+    alpha = _weights(w, inside, grads)
+    assert int(w.phase.numpy()) == 1 and int(w.init_steps.numpy()) == 3
+    mgda = _weights(MGDAWeighting(2), inside, grads)
+    np.testing.assert_allclose(alpha, 2.0 * mgda, atol=1e-6)
+    # Back outside: the phase never returns; eq. 18 main-phase weights with the constraints.
+    alpha = _weights(w, outside, grads)
+    assert int(w.phase.numpy()) == 1 and int(w.init_steps.numpy()) == 3
+    assert w.active_mask.numpy().sum() == 4
+    np.testing.assert_allclose(alpha, reference_alpha(prefs, 0, outside, grads, phase="main")[0],
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("cap", [0, 1, 3])
+def test_feasible_start_is_capped(cap):
+    rng = np.random.default_rng(1)
+    prefs = preference_vectors(2, 5)
+    grads = rng.normal(size=(2, 7))
+    w = ParetoMTLWeighting(2, prefs, preference_index=4, max_init_steps=cap)
+    outside = np.array([1.0, 0.1])
+    for step in range(cap + 2):
+        alpha = _weights(w, outside, grads)
+        expected_phase = "init" if step < cap else "main"
+        assert int(w.phase.numpy()) == (0 if expected_phase == "init" else 1)
+        np.testing.assert_allclose(
+            alpha, reference_alpha(prefs, 4, outside, grads, phase=expected_phase)[0], atol=1e-6)
+    assert int(w.init_steps.numpy()) == cap
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_main_phase_satisfies_eq18_and_rescaling(seed):
+    rng = np.random.default_rng(seed)
+    m, k_pref = 2 + seed % 3, 6
+    prefs = preference_vectors(m, k_pref)
+    k = int(rng.integers(k_pref))
+    grads = rng.normal(size=(m, 20))
+    losses = rng.uniform(0.1, 2.0, m)
+    w = ParetoMTLWeighting(m, prefs, k, max_init_steps=0)
+    alpha = _weights(w, losses, grads)
+    assert int(w.phase.numpy()) == 1
+    np.testing.assert_allclose(np.abs(alpha).sum(), m, rtol=1e-6)
+    # eq. 18: alpha = lambda + sum_j beta_j (u_j - u_k) with (lambda, beta) the min-norm
+    # weights of eq. 14 on [task grads; active constraint grads] (rescaled to sum |.| = m).
+    expected, active = reference_alpha(prefs, k, losses, grads, phase="main")
+    np.testing.assert_array_equal(w.active_mask.numpy().astype(bool), active)
+    np.testing.assert_allclose(alpha, expected, rtol=1e-5, atol=1e-6)
+    raw = ParetoMTLWeighting(m, prefs, k, max_init_steps=0, rescale=False)
+    np.testing.assert_allclose(
+        _weights(raw, losses, grads),
+        reference_alpha(prefs, k, losses, grads, phase="main", rescale=False)[0],
+        rtol=1e-5, atol=1e-6)
+
+
+def test_no_active_constraint_is_m_times_mgda():
+    rng = np.random.default_rng(7)
+    for m in (2, 3, 4):
+        prefs = preference_vectors(m, 5)
+        k = m  # a non-axis preference: losses along it activate nothing
+        grads = rng.normal(size=(m, 9))
+        losses = 1.7 * prefs[k]
+        w = ParetoMTLWeighting(m, prefs, k, max_init_steps=5)
+        alpha = _weights(w, losses, grads)
+        assert w.active_mask.numpy().sum() == 0 and int(w.phase.numpy()) == 1
+        np.testing.assert_allclose(alpha, m * _weights(MGDAWeighting(m), losses, grads),
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_fixed_shape_trick_equals_the_active_subset_solution(seed):
+    """Duplicated rows in place of inactive constraints change nothing (both phases)."""
+    rng = np.random.default_rng(100 + seed)
+    m = (2, 3, 4)[seed % 3]
+    k_pref = int(rng.integers(3, 8))
+    prefs = preference_vectors(m, k_pref)
+    k = int(rng.integers(k_pref))
+    grads = rng.normal(size=(m, 25)) * rng.uniform(0.2, 3.0, size=(m, 1))
+    # Losses between u_k and another preference u_j: typically a mix of active and inactive
+    # constraints, which is what the trick must get right.
+    j = (k + int(rng.integers(1, k_pref))) % k_pref
+    t = rng.uniform(0.3, 0.9)
+    losses = rng.uniform(0.5, 3.0) * ((1 - t) * prefs[k] + t * prefs[j]) + 0.01
+    epsilon = 0.05 if seed % 4 == 0 else 0.0
+    for phase, cap in (("init", 10), ("main", 0)):
+        w = ParetoMTLWeighting(m, prefs, k, epsilon=epsilon, max_init_steps=cap)
+        expected, active = reference_alpha(prefs, k, losses, grads, phase=phase,
+                                           epsilon=epsilon)
+        if phase == "init" and not active.any():
+            continue  # no feasible-start step happens
+        np.testing.assert_allclose(_weights(w, losses, grads), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_four_tasks_with_four_dimensional_preferences_compiled():
+    rng = np.random.default_rng(11)
+    prefs = preference_vectors(4, 8)
+    grads = rng.normal(size=(4, 30))
+    losses = np.array([2.0, 0.2, 0.3, 0.1])  # far from most preferences
+    w = ParetoMTLWeighting(4, prefs, preference_index=5, max_init_steps=2)
+    step = tf.function(w.compute_weights)
+    gram = tf.constant(grads @ grads.T, tf.float32)
+    results = [step(tf.constant(losses, tf.float32), gram).numpy() for _ in range(3)]
+    assert [int(w.phase.numpy()), int(w.init_steps.numpy())] == [1, 2]
+    for got, phase in zip(results, ["init", "init", "main"], strict=True):
+        np.testing.assert_allclose(got, reference_alpha(prefs, 5, losses, grads, phase=phase)[0],
+                                   rtol=1e-4, atol=1e-5)
+    info = w.describe()
+    assert info["preference"] == pytest.approx(prefs[5].tolist())
+    assert info["phase"] == "main" and info["init_steps"] == 2
+
+
+# ---------------------------------------------------------------- config, state, trainer
+
+
+def test_from_config():
+    config = RunConfig(num_preferences=5, preference_index=None, pareto_epsilon=0.01,
+                       pareto_max_init_epochs=2.0, train_size=1000, batch_size=256,
+                       min_norm_max_iters=100, min_norm_tol=1e-6)
+    w = build_weighting("pareto_mtl", 2, config)
+    assert isinstance(w, ParetoMTLWeighting)
+    assert w.preference_index == 0 and w.max_init_steps == 8  # 2 epochs * ceil(1000/256)
+    assert (w.epsilon, w.max_iters, w.tol) == (0.01, 100, 1e-6)
+    np.testing.assert_allclose(w.preferences, preference_vectors(2, 5))
+    w3 = ParetoMTLWeighting.from_config(2, types.SimpleNamespace(
+        **{**config.__dict__, "preference_index": 3, "pareto_max_init_epochs": 0.5}))
+    assert w3.preference_index == 3 and w3.max_init_steps == 2
+    assert w.gradient_source == "params" and w.gram_includes_heads is True
+    info = w.describe()
+    assert info["preference_angle_deg"] == pytest.approx(0.0)
+    assert info["num_preferences"] == 5 and info["phase"] == "init"
+
+
+def test_state_is_checkpointed(tmp_path):
+    prefs = preference_vectors(2, 5)
+    grads = np.random.default_rng(2).normal(size=(2, 5))
+    w = ParetoMTLWeighting(2, prefs, 0, max_init_steps=10)
+    for losses in ([0.1, 1.0], [0.1, 1.0], [1.0, 0.01]):
+        _weights(w, np.array(losses), grads)
+    assert {v.name for v in w.non_trainable_weights} >= {"phase", "init_steps", "active_mask"}
+    assert not w.trainable_weights
+    path = tf.train.Checkpoint(weighting=w).save(str(tmp_path / "ckpt"))
+    fresh = ParetoMTLWeighting(2, prefs, 0, max_init_steps=10)
+    tf.train.Checkpoint(weighting=fresh).restore(path).assert_existing_objects_matched()
+    assert (int(fresh.phase.numpy()), int(fresh.init_steps.numpy())) == (1, 2)
+
+
+def test_keras_train_steps_run_both_phases(tiny_data):
+    keras.utils.set_random_seed(0)
+    encoder, heads = build_network(backbone="lenet", encoder="deterministic",
+                                   input_shape=(36, 36, 1), num_classes=[10, 10],
+                                   task_names=["top_left", "bottom_right"])
+    # Preference (1, 0) at initial losses ~ (ln 10, ln 10): every constraint is active.
+    weighting = ParetoMTLWeighting(2, preference_vectors(2, 5), 0, max_init_steps=2)
+    trainer = MultiTaskTrainer(encoder, heads, weighting)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+    batch = next(iter(make_dataset(tiny_data.train_images, tiny_data.train_labels,
+                                   tiny_data.task_names, 32, shuffle=False, seed=0)))
+    phases = []
+    for _ in range(4):
+        logs = trainer.train_on_batch(*batch, return_dict=True)
+        phases.append(int(weighting.phase.numpy()))
+        assert np.isfinite(logs["loss"])
+    assert phases[:2] == [0, 0] and phases[2:] == [1, 1]
+    assert int(weighting.init_steps.numpy()) == 2
+    # Last step in the main phase: |w_1| + |w_2| = m (the trackers average one value).
+    assert abs(logs["top_left_weight"]) + abs(logs["bottom_right_weight"]) == pytest.approx(
+        2.0, rel=1e-5)
