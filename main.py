@@ -41,17 +41,32 @@ def main(argv: list[str]) -> int:
     tf.get_logger().setLevel("WARNING")
     logging.get_absl_handler().addFilter(_DropTensorFlowInfo())
 
-    config = definitions.config_from_flags()
+    flag_values = definitions.FLAGS
     try:
+        if flag_values.export_only:
+            _export(flag_values.run_dir, flag_values.export_dir)
+            return 0
+        config = definitions.config_from_flags()
         metrics = run_lib.run(config, extra_files={"flags.txt": definitions.flagfile_text()})
+        print(run_lib.format_summary(metrics))
+        print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
+        if flag_values.export_dir and config.dataset != "synthetic":
+            _export(config.output_dir, flag_values.export_dir)
     except (ValueError, FileNotFoundError) as e:
         # Bad input: one clear line, non-zero exit, no traceback.
         logging.error("%s", e)
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(run_lib.format_summary(metrics))
-    print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
     return 0
+
+
+def _export(run_dir: str, export_dir: str) -> None:
+    from mtl_tf.export import export_run
+
+    for version_dir in export_run(run_dir, export_dir):
+        print(f"Exported {version_dir}")
+    print(f"TensorFlow Serving config: {os.path.join(export_dir, 'models.config')} "
+          "(see export/README.md)")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,13 @@ flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (data, initialisation,
 flags.DEFINE_string("output_dir", None,
                     "Run directory (default runs/<method>-<dataset>-seed<seed>). Rerunning "
                     "the same command resumes from its last checkpoint.")
+flags.DEFINE_string("export_dir", "export/models",
+                    "After training, export every trained model as a versioned SavedModel "
+                    "for TensorFlow Serving under <export_dir>/<model>/<version>/ (and "
+                    "write <export_dir>/models.config); empty: do not export.")
+flags.DEFINE_boolean("export_only", False,
+                     "Export the finished run in --run_dir to --export_dir; no training.")
+flags.DEFINE_string("run_dir", None, "A finished run directory (for --export_only).")
 flags.DEFINE_integer("keep_checkpoints", _DEFAULTS.keep_checkpoints,
                      "How many per-epoch checkpoints to keep.", lower_bound=1)
 flags.DEFINE_boolean("deterministic", _DEFAULTS.deterministic,
@@ -108,6 +115,13 @@ def _check_task_weights(values: list[str] | None) -> bool:
     except ValueError:
         return False
     return all(w >= 0 for w in weights) and sum(weights) > 0
+
+
+@flags.multi_flags_validator(
+    ["export_only", "run_dir"],
+    message="--export_only needs --run_dir=<a finished run directory>")
+def _check_export_only(values: dict) -> bool:
+    return not values["export_only"] or bool(values["run_dir"])
 
 
 def config_from_flags() -> RunConfig:
@@ -151,6 +165,11 @@ def config_from_flags() -> RunConfig:
     )
 
 
+# Actions, not settings of the run: replaying a run's flags.txt must not re-export it
+# somewhere or turn into an export-only call.
+_NOT_IN_FLAGFILE = ("export_only", "run_dir", "export_dir")
+
+
 def flagfile_text() -> str:
     """This module's flags, one `--name=value` per line: a flagfile reproducing the run."""
     import sys
@@ -158,7 +177,7 @@ def flagfile_text() -> str:
     module = sys.modules[__name__]
     lines = []
     for flag in sorted(FLAGS.get_flags_for_module(module), key=lambda f: f.name):
-        if flag.name == "output_dir" and flag.value is None:
+        if flag.name in _NOT_IN_FLAGFILE:
             continue
         serialized = flag.serialize()
         if serialized:  # unset optional flags serialize to ""

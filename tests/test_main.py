@@ -27,7 +27,7 @@ def _main(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def _tiny_args(idx_dir: str, out: str, *extra: str) -> list[str]:
     return [f"--data_dir={idx_dir}", "--train_size=2000", "--test_size=100", "--batch_size=50",
             "--backbone=lenet", "--learning_rate=1e-2", f"--output_dir={out}", "--verbose=0",
-            *extra]
+            "--export_dir=", *extra]
 
 
 def _scalar_tags(event_dir: str) -> set[str]:
@@ -67,7 +67,7 @@ def test_main_end_to_end_writes_metrics_flags_events_checkpoints(tiny_idx_dir, t
     text = open(flagfile).read()
     assert "--task_weights=0.4,0.6" in text and "--epochs=2" in text
     replay = str(tmp_path / "replay")
-    result = _main(f"--flagfile={flagfile}", f"--output_dir={replay}")
+    result = _main(f"--flagfile={flagfile}", f"--output_dir={replay}", "--export_dir=")
     assert result.returncode == 0, result.stderr[-3000:]
     with open(os.path.join(replay, "metrics.json")) as f:
         replayed = json.load(f)
@@ -87,7 +87,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_idx_dir, tmp_path):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while not glob.glob(os.path.join(out, "checkpoints", "ckpt-1.index")):
+    # Wait for a checkpoint the manager would resume from: its state file names it (the
+    # shard files alone appear a moment earlier, and a kill then restarts from scratch).
+    while tf.train.latest_checkpoint(os.path.join(out, "checkpoints")) is None:
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline, "no checkpoint appeared"
         time.sleep(0.05)
@@ -118,7 +120,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_idx_dir, tmp_path):
 )
 def test_bad_input_gives_one_clear_line_and_writes_nothing(tmp_path, args, expected):
     out = tmp_path / "run"
-    result = _main(f"--output_dir={out}", "--verbose=0", *args, timeout=120)
+    result = _main(f"--output_dir={out}", "--verbose=0", "--export_dir=", *args, timeout=120)
     assert result.returncode != 0
     assert expected in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
@@ -133,3 +135,22 @@ def test_output_dir_with_another_run_is_refused(tiny_idx_dir, tmp_path):
     assert result.returncode == 2
     assert "holds a run with different settings (seed: 0 -> 7)" in result.stderr
     assert open(os.path.join(out, "metrics.json")).read() == before
+
+
+def test_training_exports_for_serving_and_export_only_adds_a_version(tiny_idx_dir, tmp_path):
+    out, export_dir = str(tmp_path / "run"), str(tmp_path / "models")
+    result = _main(*_tiny_args(tiny_idx_dir, out, "--epochs=1", f"--export_dir={export_dir}"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.exists(os.path.join(export_dir, "gs", "1", "saved_model.pb"))
+    config_text = open(os.path.join(export_dir, "models.config")).read()
+    assert 'name: "gs"' in config_text and 'base_path: "/models/gs"' in config_text
+
+    result = _main("--export_only", f"--run_dir={out}", f"--export_dir={export_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(os.listdir(os.path.join(export_dir, "gs"))) == ["1", "2"]
+    loaded = tf.saved_model.load(os.path.join(export_dir, "gs", "2"))
+    outputs = loaded.signatures["serving_default"](image=tf.zeros((2, 36, 36, 1)))
+    assert outputs["top_left_probabilities"].shape == (2, 10)
+
+    result = _main("--export_only", f"--export_dir={export_dir}")
+    assert result.returncode != 0 and "--export_only needs --run_dir" in result.stderr

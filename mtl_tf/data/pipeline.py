@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["epoch_seed", "make_dataset"]
+__all__ = ["epoch_seed", "make_dataset", "split_dataset"]
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -114,3 +114,44 @@ def make_dataset(
 
     ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def split_dataset(
+    data,
+    split: str,
+    task_indices: Sequence[int],
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    epoch: int = 0,
+) -> tf.data.Dataset:
+    """The `tf.data` pipeline of one split of a multi-task data set, for some of its tasks.
+
+    The one entry point the trainer uses. In-memory data sets (the MultiMNIST family)
+    go through `make_dataset`; a data set that decodes from files (MTFL) provides
+    `make_split_dataset(split, task_indices, batch_size, shuffle=, seed=, epoch=)` and is
+    asked for its own pipeline.
+
+    Args:
+      data: a `MultiTaskData` (or any object with the same fields).
+      split: "train", "val" or "test".
+      task_indices: which label columns (tasks) to yield, in this order.
+      batch_size: batch size.
+      shuffle: shuffle by (seed, epoch) (training) or keep the order (evaluation).
+      seed: run seed.
+      epoch: epoch index, for the per-epoch shuffle.
+
+    Returns:
+      Batches of (float32 images in [0, 1], {task name: int32 labels}).
+    """
+    tasks = [data.task_names[k] for k in task_indices]
+    if hasattr(data, "make_split_dataset"):
+        return data.make_split_dataset(split, list(task_indices), batch_size,
+                                       shuffle=shuffle, seed=seed, epoch=epoch)
+    images = getattr(data, f"{split}_images")
+    labels = getattr(data, f"{split}_labels")
+    if images is None:
+        raise ValueError(f"the {data.name} data has no {split!r} split")
+    return make_dataset(images, labels[:, list(task_indices)], tasks, batch_size,
+                        shuffle=shuffle, seed=seed, epoch=epoch)

@@ -119,7 +119,7 @@ def _train_point(
     weights: tuple[float, ...],
 ) -> dict:
     """Trains (or resumes) grid point ``index`` and scores it on the validation pairs."""
-    from mtl_tf.data.pipeline import make_dataset
+    from mtl_tf.data.pipeline import split_dataset
 
     m = len(data.task_names)
     plan = ModelPlan(
@@ -137,11 +137,8 @@ def _train_point(
         # there is no last-epoch log of the weights; they are the constant grid weights.
         summary["task_weights"] = dict(zip(data.task_names, weights, strict=True))
 
-    tasks = [data.task_names[k] for k in plan.task_indices]
-    val_ds = make_dataset(
-        data.val_images, data.val_labels[:, list(plan.task_indices)], tasks,
-        config.batch_size, shuffle=False, seed=config.seed,
-    )
+    val_ds = split_dataset(data, "val", plan.task_indices, config.batch_size,
+                           shuffle=False, seed=config.seed)
     val = metrics_lib.summarize(
         metrics_lib.predict_logits(trainer, val_ds), data.val_labels, data.task_names
     )

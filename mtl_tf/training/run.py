@@ -164,16 +164,26 @@ def _build_trainer(config: RunConfig, spec, data, plan: ModelPlan) -> MultiTaskT
     return trainer
 
 
-class _EpochCheckpoint(keras.callbacks.Callback):
-    """Saves model + optimizer + epoch counter at the end of every epoch."""
+_LAST_LOGS = "last_epoch_logs.json"
 
-    def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable) -> None:
+
+class _EpochCheckpoint(keras.callbacks.Callback):
+    """Saves model + optimizer + epoch counter at the end of every epoch, and that
+    epoch's logs (so a finished run, rerun, still reports its last task weights)."""
+
+    def __init__(
+        self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable, model_dir: str
+    ) -> None:
         super().__init__()
         self._manager = manager
         self._epoch_var = epoch_var
+        self._logs_path = os.path.join(model_dir, _LAST_LOGS)
 
     def on_epoch_end(self, epoch, logs=None):
         self._epoch_var.assign(epoch + 1)
+        # Logs first: a crash between the two leaves the previous checkpoint, whose
+        # epoch is then retrained and both files rewritten.
+        atomic_write_json(self._logs_path, {k: float(v) for k, v in (logs or {}).items()})
         self._manager.save(checkpoint_number=epoch + 1)
 
 
@@ -191,10 +201,10 @@ def train_model(
       the strategy's mean task weights over the last epoch; logits are the test logits
       per task, in test-set order.
     """
-    from mtl_tf.data.pipeline import make_dataset
+    from mtl_tf.data.pipeline import split_dataset
 
     tasks = [data.task_names[k] for k in plan.task_indices]
-    train_labels = data.train_labels[:, list(plan.task_indices)]
+    num_train = len(data.train_labels)
     test_labels = data.test_labels[:, list(plan.task_indices)]
     trainer = _build_trainer(config, spec, data, plan)
 
@@ -209,13 +219,16 @@ def train_model(
                      int(epoch_var.numpy()))
     start_epoch = int(epoch_var.numpy())
 
-    test_ds = make_dataset(data.test_images, test_labels, tasks, config.batch_size,
-                           shuffle=False, seed=config.seed)
+    test_ds = split_dataset(data, "test", plan.task_indices, config.batch_size,
+                            shuffle=False, seed=config.seed)
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, "tensorboard")),
-        _EpochCheckpoint(manager, epoch_var),
+        _EpochCheckpoint(manager, epoch_var, model_dir),
     ]
     last_logs: dict = {}
+    if os.path.exists(os.path.join(model_dir, _LAST_LOGS)):
+        with open(os.path.join(model_dir, _LAST_LOGS), encoding="utf-8") as f:
+            last_logs = json.load(f)
     if start_epoch < config.epochs:
         # One pipeline per epoch, shuffled by (seed, epoch) so that a resumed run sees the
         # same batches as an uninterrupted one, chained into one fit() call so that Keras
@@ -224,15 +237,15 @@ def train_model(
         train_ds = functools.reduce(
             lambda a, b: a.concatenate(b),
             [
-                make_dataset(data.train_images, train_labels, tasks, config.batch_size,
-                             shuffle=True, seed=config.seed, epoch=epoch)
+                split_dataset(data, "train", plan.task_indices, config.batch_size,
+                              shuffle=True, seed=config.seed, epoch=epoch)
                 for epoch in range(start_epoch, config.epochs)
             ],
         )
         history = trainer.fit(
             train_ds,
             validation_data=test_ds,
-            steps_per_epoch=math.ceil(len(train_labels) / config.batch_size),
+            steps_per_epoch=math.ceil(num_train / config.batch_size),
             initial_epoch=start_epoch,
             epochs=config.epochs,
             callbacks=callbacks,

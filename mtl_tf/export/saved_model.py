@@ -1,0 +1,307 @@
+"""SavedModel export in the layout TensorFlow Serving watches.
+
+    <export_dir>/
+      models.config                 TF Serving model config (see `write_models_config`)
+      <model_name>/
+        1/                          one version per export; integers that only grow
+          saved_model.pb
+          variables/
+        2/ ...
+        .tmp-3-k2j4x/               an export in progress (or killed): TF Serving only
+                                    loads integer-named directories, so it never sees it
+
+Every exported model has two signatures:
+
+* ``serving_default`` (method ``tensorflow/serving/predict``): input ``image``, float32
+  ``[batch, H, W, C]`` with pixel values in [0, 1], exactly what the model was trained on.
+* ``serving_uint8``: input ``image_uint8``, uint8 ``[batch, H, W, C]`` in 0..255, divided by
+  255 inside the graph (clients can send raw pixels, 4x smaller over gRPC).
+
+Both return, per task ``<t>``, ``<t>_probabilities`` (float32 ``[batch, classes]``, the
+softmax of the logits) and ``<t>_class_id`` (int64 ``[batch]``, the argmax).
+
+The model runs in inference mode: BatchNorm uses its moving statistics and a VIB encoder
+serves deterministically with z = mean (no sampling), so the same image always gets the
+same answer, the answer `metrics.json` reports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from mtl_tf.io_utils import atomic_write_text
+
+SERVING_DEFAULT = "serving_default"
+SERVING_UINT8 = "serving_uint8"
+INPUT_FLOAT = "image"
+INPUT_UINT8 = "image_uint8"
+MODELS_CONFIG = "models.config"
+DEFAULT_BASE_PATH_PREFIX = "/models"
+
+# A model name becomes a directory name, a URL path segment (/v1/models/<name>) and a
+# string in a text protobuf: letters, digits, "_", "-", "." only, not starting with "."
+# (hidden, and "." / ".." would escape export_dir).
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def validate_model_name(model_name: str) -> str:
+    """Returns `model_name` if it is a safe directory name, else raises ValueError."""
+    if not isinstance(model_name, str) or not _SAFE_NAME.fullmatch(model_name):
+        raise ValueError(
+            f"invalid model name {model_name!r}: use 1-128 characters from [A-Za-z0-9_.-], "
+            "not starting with '.'"
+        )
+    return model_name
+
+
+def sanitize_model_name(name: str) -> str:
+    """Turns any string into a name `validate_model_name` accepts (runs of other
+    characters become "_")."""
+    cleaned = _UNSAFE_CHARS.sub("_", name).lstrip(".")[:128]
+    return validate_model_name(cleaned or "model")
+
+
+def list_versions(model_dir: str) -> list[int]:
+    """The integer version directories under `model_dir`, sorted (none if it is missing)."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(
+        int(entry.name)
+        for entry in os.scandir(model_dir)
+        if entry.is_dir() and entry.name.isdigit()
+    )
+
+
+class _ServingModule(tf.Module):
+    """What gets saved: the two serving functions and the variables they read.
+
+    The tracked variables are the `tf.Variable`s the traced functions capture (weights
+    and BatchNorm statistics), as `keras.export.ExportArchive` does, not the trainer or
+    its Keras variables: (1) tracking Keras 3 variable wrappers gives a SavedModel that
+    `tf.saved_model.load` accepts but the graph-mode loader used by TF Serving and
+    `saved_model_cli run` does not ("Could not find variable logits/bias_1"); (2) the
+    optimizer's slots, metric trackers and the VIB noise seed stay out of the export.
+    """
+
+    def __init__(self, trainer, input_shape: tuple[int, int, int]) -> None:
+        super().__init__(name="mtl_serving")
+        batch_shape = [None, *input_shape]
+        task_names = tuple(trainer.task_names)
+
+        def predict(image: tf.Tensor) -> dict[str, tf.Tensor]:
+            # A signature's TensorSpec is not checked when a SavedModel is run (TF
+            # Serving, saved_model_cli): a wrong shape would otherwise fail deep inside
+            # the network, or even abort the process (a rank-3 batch reaching the
+            # oneDNN convolution). EnsureShape fails first, naming the expected shape.
+            image = tf.ensure_shape(image, batch_shape)
+            logits = trainer(image, training=False)  # VIB: z = mean
+            outputs = {}
+            for task in task_names:
+                outputs[f"{task}_probabilities"] = tf.nn.softmax(logits[task], axis=-1)
+                outputs[f"{task}_class_id"] = tf.argmax(
+                    logits[task], axis=-1, output_type=tf.int64
+                )
+            return outputs
+
+        @tf.function(input_signature=[tf.TensorSpec(batch_shape, tf.float32, name=INPUT_FLOAT)])
+        def serve_float(image):
+            return predict(image)
+
+        @tf.function(input_signature=[tf.TensorSpec(batch_shape, tf.uint8, name=INPUT_UINT8)])
+        def serve_uint8(image_uint8):
+            image_uint8 = tf.ensure_shape(image_uint8, batch_shape)
+            return predict(tf.cast(image_uint8, tf.float32) / 255.0)
+
+        self.serve_float = serve_float
+        self.serve_uint8 = serve_uint8
+        self.serving_signatures = {
+            SERVING_DEFAULT: serve_float.get_concrete_function(),
+            SERVING_UINT8: serve_uint8.get_concrete_function(),
+        }
+        captured: dict[int, tf.Variable] = {}
+        for fn in self.serving_signatures.values():
+            for v in fn.variables:
+                captured.setdefault(id(v), v)
+        self.model_variables = list(captured.values())
+
+
+def _input_shape(trainer) -> tuple[int, int, int]:
+    shape = tuple(trainer.encoder.input_shape)[1:]
+    if len(shape) != 3 or any(d is None for d in shape):
+        raise ValueError(f"the encoder's input shape must be fully known (H, W, C), got {shape}")
+    return tuple(int(d) for d in shape)  # type: ignore[return-value]
+
+
+def _fsync_tree(root: str) -> None:
+    """Flushes every file and directory under `root` to disk, so that a directory made
+    visible by rename holds complete files even after a power loss."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(dirpath)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish_new_version(model_dir: str, write: Callable[[str], None]) -> str:
+    """Writes a new version with `write(tmp_dir)` and makes it visible atomically.
+
+    The version is written into ``<model_dir>/.tmp-<version>-<random>`` (TF Serving
+    ignores non-integer names) and renamed to ``<model_dir>/<version>`` only when
+    complete. Whatever interrupts `write` (an exception here; a kill leaves only the
+    hidden temporary directory), no integer directory appears.
+
+    Returns:
+      The version directory.
+    """
+    os.makedirs(model_dir, exist_ok=True)
+    versions = list_versions(model_dir)
+    version = (versions[-1] + 1) if versions else 1
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    try:
+        write(tmp)
+        _fsync_tree(tmp)
+        while True:
+            final = os.path.join(model_dir, str(version))
+            # Another exporter may have taken this version meanwhile: never replace it
+            # (os.rename would fail on a non-empty directory anyway), take the next one.
+            if not os.path.exists(final):
+                try:
+                    os.rename(tmp, final)
+                    break
+                except OSError:
+                    if not os.path.exists(final):
+                        raise
+            version = max(list_versions(model_dir) + [version]) + 1
+        _fsync_dir(model_dir)
+        return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def export_model(trainer, export_dir: str, model_name: str) -> str:
+    """Exports `trainer` as a new version of `model_name` under `export_dir`.
+
+    The SavedModel has the signatures ``serving_default`` (input ``image``, float32
+    ``[batch, H, W, C]`` in [0, 1]) and ``serving_uint8`` (input ``image_uint8``, uint8 in
+    0..255), each returning ``<task>_probabilities`` (float32 ``[batch, classes]``) and
+    ``<task>_class_id`` (int64 ``[batch]``) per task. The model serves in inference mode:
+    BatchNorm moving statistics, and for VIB encoders z = mean, so predictions are
+    deterministic.
+
+    Args:
+      trainer: a `mtl_tf.training.trainer.MultiTaskTrainer` (anything with `.encoder`,
+        `.task_names` and ``__call__(images, training=False) -> {task: logits}``).
+      export_dir: the directory TF Serving watches (e.g. ``export/models``).
+      model_name: the served model's name; must be a safe directory name
+        (``[A-Za-z0-9_][A-Za-z0-9_.-]*``, see `sanitize_model_name`).
+
+    Returns:
+      The new version directory ``<export_dir>/<model_name>/<version>``; the version is
+      one more than the largest existing one (1 for a new model). Existing versions are
+      never touched.
+
+    Raises:
+      ValueError: `model_name` is not a safe directory name, or the input shape is not
+        fully known.
+    """
+    validate_model_name(model_name)
+    # Traced before the temporary directory exists: a model that cannot be traced
+    # fails here without touching export_dir.
+    module = _ServingModule(trainer, _input_shape(trainer))
+
+    def write(tmp: str) -> None:
+        tf.saved_model.save(module, tmp, signatures=module.serving_signatures)
+
+    return _publish_new_version(os.path.join(export_dir, model_name), write)
+
+
+def exported_models(export_dir: str) -> list[str]:
+    """Names of the model directories under `export_dir` holding at least one complete
+    version (an integer directory with saved_model.pb), sorted."""
+    if not os.path.isdir(export_dir):
+        return []
+    names = []
+    for entry in os.scandir(export_dir):
+        if not entry.is_dir() or not _SAFE_NAME.fullmatch(entry.name):
+            continue
+        if any(
+            os.path.exists(os.path.join(entry.path, str(v), "saved_model.pb"))
+            for v in list_versions(entry.path)
+        ):
+            names.append(entry.name)
+    return sorted(names)
+
+
+def write_models_config(
+    export_dir: str, *, base_path_prefix: str | None = DEFAULT_BASE_PATH_PREFIX
+) -> str:
+    """(Re)writes ``<export_dir>/models.config`` listing every exported model.
+
+    The file is a TF Serving model config (text `ModelServerConfig`), written atomically
+    so a server reloading it (``--model_config_file_poll_wait_seconds``) never reads half
+    a file::
+
+        model_config_list {
+          config { name: "stl_top_left" base_path: "/models/stl_top_left"
+                   model_platform: "tensorflow" }
+        }
+
+    Args:
+      export_dir: the export directory (models in ``<export_dir>/<name>/<version>``).
+      base_path_prefix: where `export_dir` is seen by the server. The default
+        ``"/models"`` suits ``docker run -v $PWD/export/models:/models tensorflow/serving
+        --model_config_file=/models/models.config``; None writes absolute paths of this
+        machine, for a native ``tensorflow_model_server --model_config_file=...``.
+
+    Returns:
+      The path of the written config.
+    """
+    names = exported_models(export_dir)
+    if base_path_prefix is None:
+        root = os.path.abspath(export_dir)
+        join = os.path.join
+    else:
+        # The server's path syntax, not this machine's: always "/".
+        root = base_path_prefix.rstrip("/") or "/"
+
+        def join(a: str, b: str) -> str:
+            return a.rstrip("/") + "/" + b
+
+    lines = ["model_config_list {"]
+    for name in names:
+        base_path = join(root, name)
+        lines += [
+            "  config {",
+            f'    name: "{name}"',
+            f'    base_path: "{_escape(base_path)}"',
+            '    model_platform: "tensorflow"',
+            "  }",
+        ]
+    lines.append("}")
+    path = os.path.join(export_dir, MODELS_CONFIG)
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _escape(text: str) -> str:
+    """Escapes a string for a double-quoted text-protobuf literal."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
