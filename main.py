@@ -47,6 +47,10 @@ def main(argv: list[str]) -> int:
             _export(flag_values.run_dir, flag_values.export_dir)
             return 0
         config = definitions.config_from_flags()
+        if flag_values.eval_only:
+            _eval_only(config, flag_values.run_dir, flag_values.saved_model,
+                       flag_values["output_dir"].present)
+            return 0
         metrics = run_lib.run(config, extra_files={"flags.txt": definitions.flagfile_text()})
         print(run_lib.format_summary(metrics))
         print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
@@ -58,6 +62,26 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _eval_only(config, run_dir: str | None, saved_model: str | None, write: bool) -> None:
+    from mtl_tf.evaluation import eval_only
+    from mtl_tf.io_utils import atomic_write_json
+    from mtl_tf.training import run as run_lib
+
+    if run_dir:
+        metrics = eval_only.evaluate_run(run_dir, config)
+        print(run_lib.format_summary(metrics))
+        print(f"Updated {os.path.join(run_dir, 'metrics.json')}")
+        return
+    result = eval_only.evaluate_saved_model(saved_model, config)
+    print(run_lib.format_summary({"method": f"SavedModel {saved_model}",
+                                  "dataset": result["dataset"],
+                                  "models": [{"name": "served", **result}]}))
+    if write:
+        path = os.path.join(config.output_dir, "saved_model_eval.json")
+        atomic_write_json(path, result)
+        print(f"Wrote {path}")
 
 
 def _export(run_dir: str, export_dir: str) -> None:

@@ -76,6 +76,24 @@ flags.DEFINE_float("pareto_epsilon", _DEFAULTS.pareto_epsilon,
 flags.DEFINE_float("pareto_max_init_epochs", _DEFAULTS.pareto_max_init_epochs,
                    "Pareto MTL: bound on the feasible-start phase, in epochs.",
                    lower_bound=0.0)
+flags.DEFINE_list("etas", [f"{e:g}" for e in _DEFAULTS.etas],
+                  "Adversarial test perturbation sizes in [0, 1] (MTVIB eq. 25); empty: "
+                  "no adversarial evaluation.")
+flags.DEFINE_enum("attack", _DEFAULTS.attack, ["fgsm", "pgd"],
+                  "fgsm: one signed-gradient step; pgd: iterated, projected on the eta ball.")
+flags.DEFINE_integer("eot_samples", _DEFAULTS.eot_samples,
+                     "VIB models: average the attack's input gradient over this many z "
+                     "samples (expectation over the sampling); 0: attack z = mean.",
+                     lower_bound=0)
+flags.DEFINE_integer("pgd_steps", _DEFAULTS.pgd_steps, "PGD iterations.", lower_bound=1)
+flags.DEFINE_float("pgd_step_size", None, "PGD step size (default 2.5 * eta / --pgd_steps).",
+                   lower_bound=0.0)
+flags.DEFINE_boolean("eval_only", False,
+                     "Re-evaluate (test accuracy and --attack at --etas) the finished run in "
+                     "--run_dir, or the SavedModel in --saved_model on the data flags; no "
+                     "training.")
+flags.DEFINE_string("saved_model", None,
+                    "An exported SavedModel version directory, for --eval_only.")
 flags.DEFINE_integer("synthetic_runs", _DEFAULTS.synthetic_runs,
                      "Synthetic example: random starts of gs / mgda.", lower_bound=1)
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (data, initialisation, shuffling).")
@@ -115,6 +133,22 @@ def _check_task_weights(values: list[str] | None) -> bool:
     except ValueError:
         return False
     return all(w >= 0 for w in weights) and sum(weights) > 0
+
+
+@flags.validator("etas", message="--etas must be comma-separated numbers in [0, 1], "
+                                 "e.g. --etas=0,0.05,0.1")
+def _check_etas(values: list[str]) -> bool:
+    try:
+        return all(0.0 <= float(v) <= 1.0 for v in values)
+    except ValueError:
+        return False
+
+
+@flags.multi_flags_validator(
+    ["eval_only", "run_dir", "saved_model"],
+    message="--eval_only needs --run_dir=<a finished run> or --saved_model=<a SavedModel>")
+def _check_eval_only(values: dict) -> bool:
+    return not values["eval_only"] or bool(values["run_dir"] or values["saved_model"])
 
 
 @flags.multi_flags_validator(
@@ -157,6 +191,11 @@ def config_from_flags() -> RunConfig:
         pareto_epsilon=FLAGS.pareto_epsilon,
         pareto_max_init_epochs=FLAGS.pareto_max_init_epochs,
         synthetic_runs=FLAGS.synthetic_runs,
+        etas=tuple(float(e) for e in FLAGS.etas),
+        attack=FLAGS.attack,
+        eot_samples=FLAGS.eot_samples,
+        pgd_steps=FLAGS.pgd_steps,
+        pgd_step_size=FLAGS.pgd_step_size,
         seed=FLAGS.seed,
         output_dir=output_dir,
         keep_checkpoints=FLAGS.keep_checkpoints,
@@ -167,7 +206,7 @@ def config_from_flags() -> RunConfig:
 
 # Actions, not settings of the run: replaying a run's flags.txt must not re-export it
 # somewhere or turn into an export-only call.
-_NOT_IN_FLAGFILE = ("export_only", "run_dir", "export_dir")
+_NOT_IN_FLAGFILE = ("export_only", "run_dir", "export_dir", "eval_only", "saved_model")
 
 
 def flagfile_text() -> str:

@@ -61,6 +61,13 @@ class RunConfig:
     pareto_max_init_epochs: float = 2.0
     # Synthetic example (Pareto MTL §5): runs of gs / mgda (Pareto MTL: one per preference).
     synthetic_runs: int = 10
+    # Adversarial evaluation (MTVIB eq. 25) of every trained model on the test set.
+    # Empty etas: no adversarial evaluation.
+    etas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+    attack: str = "fgsm"
+    eot_samples: int = 0  # VIB models: average the input gradient over this many z draws
+    pgd_steps: int = 10
+    pgd_step_size: float | None = None  # default 2.5 * eta / pgd_steps
     seed: int = 0
     output_dir: str = "runs/default"
     keep_checkpoints: int = 3

@@ -154,3 +154,40 @@ def test_training_exports_for_serving_and_export_only_adds_a_version(tiny_idx_di
 
     result = _main("--export_only", f"--export_dir={export_dir}")
     assert result.returncode != 0 and "--export_only needs --run_dir" in result.stderr
+
+
+def test_eval_only_rescores_a_run_and_a_saved_model_identically(tiny_idx_dir, tmp_path):
+    out, export_dir = str(tmp_path / "run"), str(tmp_path / "models")
+    args = _tiny_args(tiny_idx_dir, out, "--epochs=2", "--etas=0,0.1",
+                      f"--export_dir={export_dir}")
+    assert _main(*args).returncode == 0
+    with open(os.path.join(out, "metrics.json")) as f:
+        trained = json.load(f)
+    robustness = trained["robustness"]
+    assert robustness["attack"] == "fgsm" and set(robustness["accuracy"]) == {"0", "0.1"}
+    assert robustness["accuracy"]["0"] == trained["accuracy"]  # eta 0 is the clean score
+    # TensorBoard scalars of the robustness curve.
+    assert "fgsm/joint_accuracy" in _scalar_tags(os.path.join(out, "tensorboard", "robustness"))
+
+    # Re-scoring the finished run with a new attack keeps its clean numbers.
+    result = _main("--eval_only", f"--run_dir={out}", "--etas=0,0.1", "--attack=pgd",
+                   "--pgd_steps=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(out, "metrics.json")) as f:
+        rescored = json.load(f)
+    assert rescored["accuracy"] == trained["accuracy"]
+    assert rescored["robustness"]["attack"] == "pgd"
+    assert rescored["robustness"]["accuracy"]["0.1"]["top_left"] <= \
+        robustness["accuracy"]["0"]["top_left"]
+
+    # The exported SavedModel, scored on the same test pairs, gives the same numbers.
+    eval_dir = str(tmp_path / "eval")
+    result = _main("--eval_only", f"--saved_model={export_dir}/gs/1", f"--data_dir={tiny_idx_dir}",
+                   "--train_size=2000", "--test_size=100", "--etas=0,0.1",
+                   f"--output_dir={eval_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(eval_dir, "saved_model_eval.json")) as f:
+        served = json.load(f)
+    assert served["accuracy"] == pytest.approx(trained["accuracy"], abs=0.011)
+    assert served["robustness"]["accuracy"]["0.1"] == pytest.approx(
+        robustness["accuracy"]["0.1"], abs=0.021)

@@ -13,6 +13,11 @@
       "accuracy": {"top_left": 0.91, "bottom_right": 0.89},   # test, inference mode
       "loss": {"top_left": 0.31, "bottom_right": 0.35},       # test cross-entropy
       "joint_accuracy": 0.83,          # fraction of test examples with every task right
+      "robustness": {                  # adversarial test accuracy (mtl_tf.evaluation.attacks)
+        "attack": "fgsm", "loss": "...", "etas": [0.0, 0.05, ...],
+        "accuracy": {"0": {"top_left": 0.91, ...}, "0.05": {...}, ...},
+        "joint_accuracy": {"0": 0.83, "0.05": 0.6, ...}   # null for STL/STVIB
+      },
       "models": [                       # one entry per trained model
         {"name": "gs", "directory": ".", "accuracy": {...}, "loss": {...},
          "joint_accuracy": 0.83, "num_examples": 2000,
@@ -24,7 +29,8 @@
       "wall_time_seconds": 61.2
     }
 
-`accuracy`, `loss` and `joint_accuracy` at the top level are null for methods that train
+Each entry of `models` carries its own `robustness`. `accuracy`, `loss`,
+`joint_accuracy` and `robustness` at the top level are null for methods that train
 several models for the same tasks (Pareto MTL: one per preference); see `models`.
 """
 
@@ -55,9 +61,11 @@ def build_metrics(
         "data_origin": data.origin,
         "tasks": list(data.task_names),
         "num_classes": list(data.num_classes),
+        "input_shape": [int(d) for d in data.input_shape],
         "accuracy": overall["accuracy"] if overall else None,
         "loss": overall["loss"] if overall else None,
         "joint_accuracy": overall["joint_accuracy"] if overall else None,
+        "robustness": overall.get("robustness") if overall else None,
         "models": model_results,
         "epochs": config.epochs,
         "batch_size": config.batch_size,

@@ -73,7 +73,7 @@ def _load_run(run_dir: str, input_shape: tuple[int, int, int] | None):
     dataset = metrics.get("dataset", config.dataset)
     if dataset == "synthetic" or not metrics.get("models"):
         raise ValueError(f"run {run_dir!r} ({dataset}) has no trained networks to export")
-    shape = input_shape or INPUT_SHAPES.get(dataset)
+    shape = input_shape or metrics.get("input_shape") or INPUT_SHAPES.get(dataset)
     if shape is None:
         raise ValueError(
             f"unknown input shape for data set {dataset!r} of run {run_dir!r}; "
@@ -101,6 +101,44 @@ def _restore_latest(trainer, model_dir: str) -> None:
     status.expect_partial().assert_existing_objects_matched()
 
 
+def restore_run(run_dir: str, input_shape: tuple[int, int, int] | None = None):
+    """Rebuilds every trained model of a finished run from its config and checkpoints.
+
+    Returns:
+      (config, metrics, data info, [(plan, trainer, model_dir), ...]) in the run's model
+      order; a grid search contributes only its best point (the one it serves).
+
+    Raises:
+      ValueError: `run_dir` is not a finished run, or holds no networks.
+    """
+    from mtl_tf import methods as methods_lib
+    from mtl_tf.training import run as run_lib
+    from mtl_tf.weighting.fixed import FixedWeighting
+
+    config, metrics, data = _load_run(run_dir, input_shape)
+    spec = methods_lib.get_method(config.method)
+    if config.grid_points:
+        # Grid search serves its answer: the point picked on the validation pairs.
+        from mtl_tf.training.grid_search import grid_weight_vectors
+
+        best = int(metrics["grid"]["best_index"])
+        weights = grid_weight_vectors(len(data.task_names), config.grid_points)[best]
+        m = len(data.task_names)
+        plans = [
+            run_lib.ModelPlan(spec.name, tuple(range(m)), FixedWeighting(m, weights),
+                              f"grid/{best}")
+        ]
+    else:
+        plans = run_lib.plan_models(config, spec, data)
+    restored = []
+    for plan in plans:
+        model_dir = os.path.join(run_dir, plan.subdir) if plan.subdir else run_dir
+        trainer = run_lib._build_trainer(config, spec, data, plan)
+        _restore_latest(trainer, model_dir)
+        restored.append((plan, trainer, model_dir))
+    return config, metrics, data, restored
+
+
 def export_run(
     run_dir: str,
     export_dir: str,
@@ -125,31 +163,12 @@ def export_run(
       ValueError: `run_dir` is not a finished run (no config.json / metrics.json /
         checkpoints), or holds no networks (synthetic example).
     """
-    from mtl_tf import methods as methods_lib
-    from mtl_tf.training import run as run_lib
-    from mtl_tf.weighting.fixed import FixedWeighting
+    from mtl_tf.methods import get_method
 
-    config, metrics, data = _load_run(run_dir, input_shape)
-    spec = methods_lib.get_method(config.method)
-    if config.grid_points:
-        # Grid search serves its answer: the point picked on the validation pairs.
-        from mtl_tf.training.grid_search import grid_weight_vectors
-
-        best = int(metrics["grid"]["best_index"])
-        weights = grid_weight_vectors(len(data.task_names), config.grid_points)[best]
-        m = len(data.task_names)
-        plans = [
-            run_lib.ModelPlan(spec.name, tuple(range(m)), FixedWeighting(m, weights),
-                              f"grid/{best}")
-        ]
-    else:
-        plans = run_lib.plan_models(config, spec, data)
-
+    config, _, _, restored = restore_run(run_dir, input_shape)
+    spec = get_method(config.method)
     exported = []
-    for plan in plans:
-        model_dir = os.path.join(run_dir, plan.subdir) if plan.subdir else run_dir
-        trainer = run_lib._build_trainer(config, spec, data, plan)
-        _restore_latest(trainer, model_dir)
+    for plan, trainer, _ in restored:
         single = not plan.subdir or config.grid_points
         name = spec.name if single else f"{spec.name}_{plan.name}"
         exported.append(export_model(trainer, export_dir, sanitize_model_name(name)))

@@ -42,7 +42,11 @@ from mtl_tf.weighting import Weighting, build_weighting
 # Settings a rerun may change and still continue the same run: presentation, where the
 # run lives, and `epochs` (raising it continues training from the last checkpoint; the
 # epochs already done are exactly those an uninterrupted longer run would have done).
-_RESUMABLE_FIELDS = ("verbose", "keep_checkpoints", "output_dir", "epochs")
+_RESUMABLE_FIELDS = (
+    "verbose", "keep_checkpoints", "output_dir", "epochs",
+    # Evaluation only: a rerun may attack the same trained models differently.
+    "etas", "attack", "eot_samples", "pgd_steps", "pgd_step_size",
+)
 
 
 class RunDirConflictError(ValueError):
@@ -260,7 +264,60 @@ def train_model(
         t: last_logs[f"{t}_weight"] for t in tasks if f"{t}_weight" in last_logs
     }
     summary.update(plan.weighting.describe())
+    if config.etas:
+        summary["robustness"] = evaluate_robustness(config, trainer, test_ds, tasks, model_dir)
     return trainer, summary, logits
+
+
+def evaluate_robustness(
+    config: RunConfig, model, dataset: tf.data.Dataset, tasks: Sequence[str],
+    model_dir: str | None = None,
+) -> dict:
+    """Test accuracy under `config.attack` at every eta (MTVIB eq. 25, Tables III-V).
+
+    Also writes the curves as TensorBoard scalars under `<model_dir>/tensorboard/robustness`
+    (step = round(1000 * eta), so the x axis reads as eta in thousandths).
+    """
+    from mtl_tf.evaluation import attacks
+
+    if config.attack == "fgsm":
+        result = attacks.fgsm_evaluate(model, dataset, tasks, config.etas,
+                                       eot_samples=config.eot_samples, seed=config.seed)
+    elif config.attack == "pgd":
+        result = attacks.pgd_evaluate(model, dataset, tasks, config.etas,
+                                      steps=config.pgd_steps, step_size=config.pgd_step_size,
+                                      seed=config.seed, eot_samples=config.eot_samples)
+    else:
+        raise ValueError(f"unknown --attack {config.attack!r}; allowed: fgsm, pgd")
+    if model_dir:
+        writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "robustness"))
+        with writer.as_default():
+            for eta in result["etas"]:
+                key, step = attacks.eta_key(eta), int(round(1000 * eta))
+                for task, acc in result["accuracy"][key].items():
+                    tf.summary.scalar(f"{result['attack']}/{task}_accuracy", acc, step=step)
+                tf.summary.scalar(f"{result['attack']}/joint_accuracy",
+                                  result["joint_accuracy"][key], step=step)
+        writer.close()
+    return result
+
+
+def combine_single_task_robustness(model_results: Sequence[dict]) -> dict | None:
+    """STL/STVIB: per-task adversarial accuracy, each task from its own model.
+
+    Joint accuracy under attack is left out (null): each model is attacked on its own
+    task's loss, so there is no single perturbed input whose tasks could all be right.
+    """
+    parts = [m.get("robustness") for m in model_results]
+    if not parts or any(p is None for p in parts):
+        return None
+    combined = {k: v for k, v in parts[0].items() if k not in ("accuracy", "joint_accuracy")}
+    combined["accuracy"] = {
+        key: {t: a for p in parts for t, a in p["accuracy"][key].items()}
+        for key in parts[0]["accuracy"]
+    }
+    combined["joint_accuracy"] = None
+    return combined
 
 
 def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None) -> dict:
@@ -340,9 +397,14 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
     overall = None
     if grid is not None:
         best_model = grid["points"][grid["best_index"]]
-        overall = {k: best_model[k] for k in ("accuracy", "loss", "joint_accuracy")}
-    elif spec.single_task or len(model_results) == 1:
+        overall = {k: best_model.get(k) for k in ("accuracy", "loss", "joint_accuracy",
+                                                  "robustness")}
+    elif spec.single_task:
         overall = metrics_lib.summarize(logits_by_task, data.test_labels, data.task_names)
+        overall["robustness"] = combine_single_task_robustness(model_results)
+    elif len(model_results) == 1:
+        overall = metrics_lib.summarize(logits_by_task, data.test_labels, data.task_names)
+        overall["robustness"] = model_results[0].get("robustness")
 
     metrics = report.build_metrics(
         config=config,
@@ -416,6 +478,17 @@ def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> st
         joint = model.get("joint_accuracy")
         tail = f"  joint {joint:.2%}" if joint is not None and len(parts) > 1 else ""
         lines.append(f"  {model['name']:<12} " + "  ".join(parts) + tail)
+    for model in metrics["models"]:
+        robustness = model.get("robustness")
+        if not robustness:
+            continue
+        cells = []
+        for key, accs in robustness["accuracy"].items():
+            joint = (robustness.get("joint_accuracy") or {}).get(key)
+            text = "/".join(f"{a:.1%}" for a in accs.values())
+            cells.append(f"{key}: {text}" + (f" (joint {joint:.1%})" if joint is not None
+                                              and len(accs) > 1 else ""))
+        lines.append(f"  {model['name']:<12} {robustness['attack']} eta " + ", ".join(cells))
     if "grid" in metrics:
         best = metrics["grid"]["best_index"]
         lines.append(f"  (best of {len(metrics['grid']['points'])} grid points by validation "

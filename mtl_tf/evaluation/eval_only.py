@@ -1,0 +1,144 @@
+"""`--eval_only`: score a finished run, or an exported SavedModel, without training.
+
+Both report test accuracy, joint accuracy and adversarial accuracy under the current
+attack flags (`--attack`, `--etas`, ...), so a model trained once can be attacked in new
+ways later. A run's `metrics.json` is updated in place (atomically); a SavedModel's
+results are returned (and written by the CLI if asked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+
+import numpy as np
+import tensorflow as tf
+
+from mtl_tf.config import RunConfig
+from mtl_tf.io_utils import atomic_write_json
+
+# Evaluation settings a re-evaluation takes from the caller, not from the run's config.
+EVAL_FIELDS = ("etas", "attack", "eot_samples", "pgd_steps", "pgd_step_size", "batch_size")
+
+
+def evaluate_run(run_dir: str, eval_config: RunConfig) -> dict:
+    """Re-scores every model of the finished run in `run_dir`; rewrites its metrics.json.
+
+    The test pairs are regenerated from the run's own data settings and seed (the same
+    pairs it was scored on); the attack settings come from `eval_config`.
+    """
+    from mtl_tf.data.datasets import load_dataset
+    from mtl_tf.data.pipeline import split_dataset
+    from mtl_tf.evaluation import metrics as metrics_lib
+    from mtl_tf.export.runs import restore_run
+    from mtl_tf.methods import get_method
+    from mtl_tf.training import run as run_lib
+
+    config, metrics, _, restored = restore_run(run_dir)
+    config = dataclasses.replace(
+        config, **{f: getattr(eval_config, f) for f in EVAL_FIELDS})
+    spec = get_method(config.method)
+    data = load_dataset(config.dataset, data_dir=config.data_dir or eval_config.data_dir,
+                        data_source=config.data_source, train_size=config.train_size,
+                        test_size=config.test_size, seed=config.seed, val_size=config.val_size)
+    logits_by_task: dict[str, np.ndarray] = {}
+    for (plan, trainer, model_dir), entry in zip(restored, metrics["models"], strict=True):
+        tasks = [data.task_names[k] for k in plan.task_indices]
+        test_ds = split_dataset(data, "test", plan.task_indices, config.batch_size,
+                                shuffle=False, seed=config.seed)
+        logits = metrics_lib.predict_logits(trainer, test_ds)
+        logits_by_task.update(logits)
+        entry.update(metrics_lib.summarize(logits, data.test_labels[:, list(plan.task_indices)],
+                                           tasks))
+        entry.pop("robustness", None)
+        if config.etas:
+            entry["robustness"] = run_lib.evaluate_robustness(config, trainer, test_ds, tasks,
+                                                              model_dir)
+    if metrics.get("accuracy") is not None:
+        models = metrics["models"]
+        if spec.single_task:
+            overall = metrics_lib.summarize(logits_by_task, data.test_labels, data.task_names)
+            overall["robustness"] = run_lib.combine_single_task_robustness(models)
+        else:
+            overall = {k: models[0].get(k) for k in ("accuracy", "loss", "joint_accuracy",
+                                                     "robustness")}
+        for key in ("accuracy", "loss", "joint_accuracy", "robustness"):
+            metrics[key] = overall.get(key)
+    metrics["evaluated_with"] = {f: getattr(config, f) for f in EVAL_FIELDS}
+    atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    return metrics
+
+
+class SavedModelClassifier:
+    """An exported SavedModel seen through the interface the evaluation code uses.
+
+    `serving_default` returns class probabilities; their logarithms are logits up to a
+    per-example constant, so argmax, cross-entropy and input gradients are those of the
+    served model. The "encoder" is the identity and each "head" reads one task's output
+    of the signature -- both only adapt the call structure, nothing is re-implemented.
+    """
+
+    is_vib = False  # a served VIB model is deterministic (z = mean): no sampling to attack
+
+    def __init__(self, path: str, task_names, input_shape) -> None:
+        if not os.path.exists(os.path.join(path, "saved_model.pb")):
+            raise FileNotFoundError(
+                f"--saved_model {path} holds no saved_model.pb; pass a version directory "
+                "such as export/models/<name>/1")
+        self._loaded = tf.saved_model.load(path)  # keep alive: its variables die with it
+        signature = self._loaded.signatures["serving_default"]
+        outputs = set(signature.structured_outputs)
+        missing = [t for t in task_names if f"{t}_probabilities" not in outputs]
+        if missing:
+            raise ValueError(f"--saved_model {path} has no outputs for tasks {missing}; "
+                             f"it serves {sorted(outputs)}")
+        self.task_names = tuple(task_names)
+        self.encoder = _Identity([None, *input_shape])
+        self.heads = {t: _SignatureHead(signature, t) for t in self.task_names}
+
+    def __call__(self, images, training: bool = False) -> dict[str, tf.Tensor]:
+        del training
+        return {t: self.heads[t](images) for t in self.task_names}
+
+
+class _Identity:
+    def __init__(self, shape) -> None:
+        self.inputs = [types.SimpleNamespace(shape=shape)]
+
+    def __call__(self, images, training: bool = False) -> dict[str, tf.Tensor]:
+        del training
+        return {"z": images}
+
+
+class _SignatureHead:
+    def __init__(self, signature, task: str) -> None:
+        self._signature, self._key = signature, f"{task}_probabilities"
+
+    def __call__(self, images, training: bool = False) -> tf.Tensor:
+        del training
+        probabilities = self._signature(image=images)[self._key]
+        return tf.math.log(tf.maximum(probabilities, 1e-30))
+
+
+def evaluate_saved_model(path: str, config: RunConfig) -> dict:
+    """Scores an exported SavedModel on the test pairs described by `config`."""
+    from mtl_tf.data.datasets import load_dataset
+    from mtl_tf.data.pipeline import split_dataset
+    from mtl_tf.evaluation import metrics as metrics_lib
+    from mtl_tf.training import run as run_lib
+
+    data = load_dataset(config.dataset, data_dir=config.data_dir, data_source=config.data_source,
+                        train_size=config.train_size, test_size=config.test_size,
+                        seed=config.seed)
+    model = SavedModelClassifier(path, data.task_names, data.input_shape)
+    indices = list(range(len(data.task_names)))
+    test_ds = split_dataset(data, "test", indices, config.batch_size, shuffle=False,
+                            seed=config.seed)
+    summary = metrics_lib.summarize(metrics_lib.predict_logits(model, test_ds),
+                                    data.test_labels, data.task_names)
+    if config.etas:
+        summary["robustness"] = run_lib.evaluate_robustness(config, model, test_ds,
+                                                            data.task_names)
+    return {"saved_model": path, "dataset": data.name, "tasks": list(data.task_names),
+            "data_origin": data.origin, **summary}
