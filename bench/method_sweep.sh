@@ -8,7 +8,8 @@ out=${2:-runs/sweep}
 methods=(gs stl stvib uwl mtvib gradnorm mgda pareto_mtl)
 for m in "${methods[@]}"; do
   python main.py --method="$m" --dataset=multi_mnist --data_dir="$data_dir" \
-    --train_size=10000 --test_size=2000 --epochs=2 --verbose=0 --output_dir="$out/$m"
+    --train_size=10000 --test_size=2000 --epochs=2 --verbose=0 --export_dir= \
+    --output_dir="$out/$m"
 done
 python - "$out" "${methods[@]}" <<'PY'
 import json, sys
