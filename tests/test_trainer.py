@@ -125,3 +125,18 @@ def test_bn_momentum_makes_inference_mode_match_training_mode(tiny_data):
     assert inf_09 > train_09 - 0.05, (inf_09, train_09)
     # The default Keras momentum really is the failure mode we guard against.
     assert inf_099 < train_099 - 0.3, (inf_099, train_099)
+
+
+def test_non_finite_loss_stops_with_epoch_step_and_task(tiny_data, tmp_path):
+    import os
+
+    from mtl_tf.training import run as run_lib
+
+    config = RunConfig(backbone="lenet", epochs=2, batch_size=50, verbose=0, optimizer="sgd",
+                       learning_rate=1e12, etas=(), output_dir=str(tmp_path / "run"))
+    with pytest.raises(run_lib.NonFiniteLossError,
+                       match=r"for task (top_left|bottom_right) at epoch 1, step \d+"):
+        run_lib.run(config, data=tiny_data)
+    # Nothing after the last good state: no checkpoint of the diverged epoch, no metrics.
+    assert not os.path.exists(os.path.join(config.output_dir, "checkpoints", "checkpoint"))
+    assert not os.path.exists(os.path.join(config.output_dir, "metrics.json"))

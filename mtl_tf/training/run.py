@@ -53,6 +53,39 @@ class RunDirConflictError(ValueError):
     """The output directory holds a run made with different settings."""
 
 
+class NonFiniteLossError(ValueError):
+    """A task loss became NaN or infinite; training stopped before saving anything."""
+
+
+class _StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first non-finite task loss, naming epoch, step and task.
+
+    Raising inside the batch means the epoch's checkpoint is never written: the last
+    good checkpoint stays the newest, and rerunning resumes from it.
+    """
+
+    def __init__(self, tasks: Sequence[str], checkpoint_dir: str) -> None:
+        super().__init__()
+        self._tasks = list(tasks)
+        self._checkpoint_dir = checkpoint_dir
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        for task in self._tasks:
+            value = logs.get(f"{task}_loss")
+            if value is not None and not math.isfinite(float(value)):
+                raise NonFiniteLossError(
+                    f"non-finite loss ({float(value)}) for task {task} at epoch "
+                    f"{self._epoch + 1}, step {batch + 1}: training stopped; the last good "
+                    f"checkpoint (if any) is kept in {self._checkpoint_dir}. Lower "
+                    "--learning_rate or check the input data."
+                )
+
+
 @dataclasses.dataclass
 class ModelPlan:
     """One model to train within a run.
@@ -227,6 +260,7 @@ def train_model(
                             shuffle=False, seed=config.seed)
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, "tensorboard")),
+        _StopOnNonFiniteLoss(tasks, os.path.join(model_dir, "checkpoints")),
         _EpochCheckpoint(manager, epoch_var, model_dir),
     ]
     last_logs: dict = {}
