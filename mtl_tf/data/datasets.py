@@ -22,6 +22,10 @@ validation pairs (e.g. the best grid point of a weight grid search) has never se
 their items. Test pairs still come from the test split only and are the same as without
 a validation split. With ``val_size = 0`` nothing is held out and the training pairs are
 exactly those of a run without validation.
+
+``mtfl`` (MTFL, four face-attribute tasks; MTVIB §VI-A) is read from a local copy by
+:func:`mtl_tf.data.mtfl.load_mtfl` and returns an :class:`mtl_tf.data.mtfl.MtflData`,
+which decodes its images in its own pipeline.
 """
 
 from __future__ import annotations
@@ -31,12 +35,13 @@ import dataclasses
 import numpy as np
 from absl import logging
 
+from mtl_tf.data.mtfl import MtflData, load_mtfl
 from mtl_tf.data.multi_mnist import make_multi_pairs
 from mtl_tf.data.sources import SOURCES, SourceData, load_source
 
 __all__ = ["DATASETS", "MultiTaskData", "load_dataset"]
 
-DATASETS = ("multi_mnist", "multi_fashion", "multi_fashion_mnist")
+DATASETS = ("multi_mnist", "multi_fashion", "multi_fashion_mnist", "mtfl")
 
 # name -> (top-left source, bottom-right source, require different classes)
 _SPECS = {
@@ -132,8 +137,8 @@ def load_dataset(
     test_size: int = 10000,
     seed: int = 0,
     val_size: int = 0,
-) -> MultiTaskData:
-    """Loads the sources and builds one of the Pareto MTL §6.1 overlay data sets.
+) -> MultiTaskData | MtflData:
+    """Loads the sources and builds one of the Pareto MTL §6.1 overlay data sets, or MTFL.
 
     Args:
       name: One of :data:`DATASETS`.
@@ -149,15 +154,27 @@ def load_dataset(
         1/6 of each source's training images are held out (see the module docstring):
         validation pairs use only those, training pairs only the rest.
 
+    For ``name="mtfl"`` the arguments mean what :func:`mtl_tf.data.mtfl.load_mtfl`
+    says: ``data_dir`` is required (MTFL has no embedded or tensorflow-datasets copy),
+    ``train_size`` / ``test_size`` of 0 mean the whole split, ``val_size`` training
+    records are held out, and ``data_source`` must be ``"auto"`` or ``"dir"``.
+
     Returns:
       The generated train, test and (if ``val_size > 0``) validation pairs with their
-      metadata.
+      metadata (for MTFL, the sampled image paths and labels).
 
     Raises:
       ValueError: If ``name`` is unknown, ``train_size`` or ``test_size`` is not
         positive, ``val_size`` is negative, or a source is too small to hold out
         validation images.
     """
+    if name == "mtfl":
+        if data_source not in ("auto", "dir"):
+            raise ValueError(
+                f"MTFL is read from --data_dir only, not --data_source={data_source}"
+            )
+        return load_mtfl(data_dir, train_size=train_size, test_size=test_size,
+                         val_size=val_size, seed=seed)
     if name not in _SPECS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if train_size < 1 or test_size < 1:
