@@ -47,6 +47,11 @@ def main(argv: list[str]) -> int:
             _export(flag_values.run_dir, flag_values.export_dir)
             return 0
         config = definitions.config_from_flags()
+        if flag_values.experiment:
+            _experiment(config, flag_values.experiment,
+                        flag_values.report_dir
+                        or f"runs/{flag_values.experiment}-seed{config.seed}")
+            return 0
         if flag_values.eval_only:
             _eval_only(config, flag_values.run_dir, flag_values.saved_model,
                        flag_values["output_dir"].present)
@@ -62,6 +67,42 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _experiment(config, name: str, report_dir: str) -> None:
+    from mtl_tf.data.datasets import load_dataset
+    from mtl_tf.evaluation import reports
+    from mtl_tf.experiments import get_experiment, run_experiment
+    from mtl_tf.export.runs import restore_run
+
+    experiment = get_experiment(name)
+    result = run_experiment(name, base_config=config, report_dir=report_dir)
+    # MTVIB Figs. 2-3: clean and adversarial test images, attacked through the paper's
+    # model when the experiment trained it (else the first method's).
+    method = "mtvib" if "mtvib" in experiment.methods else experiment.methods[0]
+    run_config, _, _, restored = restore_run(os.path.join(report_dir, "runs", method))
+    data = load_dataset(run_config.dataset, data_dir=run_config.data_dir,
+                        data_source=run_config.data_source,
+                        train_size=run_config.train_size, test_size=run_config.test_size,
+                        seed=run_config.seed, val_size=run_config.val_size)
+    plan, trainer, _ = restored[0]
+    images, labels = _first_test_images(data, plan.task_indices, 8)
+    reports.plot_adversarial_examples(
+        trainer, images, labels, [data.task_names[k] for k in plan.task_indices],
+        run_config.etas or (0.0, 0.1, 0.2, 0.3), os.path.join(report_dir, "examples.png"),
+        tensorboard_dir=os.path.join(report_dir, "tensorboard"))
+    print(f"Experiment {name}: report in {report_dir} "
+          f"({', '.join(sorted(os.path.basename(p) for p in result['report'].values()))}, "
+          "examples.png)")
+    with open(os.path.join(report_dir, "table.md"), encoding="utf-8") as f:
+        print(f.read())
+
+
+def _first_test_images(data, task_indices, count: int):
+    from mtl_tf.data.pipeline import split_dataset
+
+    batch = next(iter(split_dataset(data, "test", task_indices, count, shuffle=False, seed=0)))
+    return batch
 
 
 def _eval_only(config, run_dir: str | None, saved_model: str | None, write: bool) -> None:

@@ -27,8 +27,12 @@ flags.DEFINE_string("data_dir", None,
                     "prepared, else the embedded sample shipped with mtl_tf.")
 flags.DEFINE_enum("data_source", _DEFAULTS.data_source, ["auto", "dir", "tfds", "embedded"],
                   "Where source images come from; 'tfds' downloads when online.")
-flags.DEFINE_integer("train_size", _DEFAULTS.train_size, "Number of training pairs.", lower_bound=1)
-flags.DEFINE_integer("test_size", _DEFAULTS.test_size, "Number of test pairs.", lower_bound=1)
+flags.DEFINE_integer("train_size", _DEFAULTS.train_size,
+                     "Training pairs to generate (MultiMNIST family), or training images to "
+                     "sample (MTFL; 0 = the whole split).", lower_bound=0)
+flags.DEFINE_integer("test_size", _DEFAULTS.test_size,
+                     "Test pairs (MultiMNIST family), or test images (MTFL; 0 = the whole "
+                     "split).", lower_bound=0)
 flags.DEFINE_enum("backbone", _DEFAULTS.backbone, list(BACKBONES),
                   "small_alexnet: MTVIB Table I/II; lenet: Pareto MTL's LeNet.")
 flags.DEFINE_enum("encoder", None, list(ENCODERS),
@@ -94,6 +98,12 @@ flags.DEFINE_boolean("eval_only", False,
                      "training.")
 flags.DEFINE_string("saved_model", None,
                     "An exported SavedModel version directory, for --eval_only.")
+flags.DEFINE_string("experiment", None,
+                    "Run a named experiment (a set of methods on one data set with one "
+                    "budget, mtl_tf/experiments.py; e.g. quick_multi_mnist, multi_mnist) and "
+                    "write its report (tables, robustness curves, examples, fronts).")
+flags.DEFINE_string("report_dir", None,
+                    "Report directory of --experiment (default runs/<experiment>-seed<seed>).")
 flags.DEFINE_integer("synthetic_runs", _DEFAULTS.synthetic_runs,
                      "Synthetic example: random starts of gs / mgda.", lower_bound=1)
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (data, initialisation, shuffling).")
@@ -133,6 +143,18 @@ def _check_task_weights(values: list[str] | None) -> bool:
     except ValueError:
         return False
     return all(w >= 0 for w in weights) and sum(weights) > 0
+
+
+@flags.validator("experiment", message="unknown --experiment; see mtl_tf/experiments.py")
+def _check_experiment(name: str | None) -> bool:
+    if name is None:
+        return True
+    from mtl_tf.experiments import EXPERIMENTS
+
+    if name not in EXPERIMENTS:
+        raise flags.ValidationError(
+            f"unknown --experiment {name!r}; allowed: {', '.join(sorted(EXPERIMENTS))}")
+    return True
 
 
 @flags.validator("etas", message="--etas must be comma-separated numbers in [0, 1], "
@@ -206,7 +228,8 @@ def config_from_flags() -> RunConfig:
 
 # Actions, not settings of the run: replaying a run's flags.txt must not re-export it
 # somewhere or turn into an export-only call.
-_NOT_IN_FLAGFILE = ("export_only", "run_dir", "export_dir", "eval_only", "saved_model")
+_NOT_IN_FLAGFILE = ("export_only", "run_dir", "export_dir", "eval_only", "saved_model",
+                    "experiment", "report_dir")
 
 
 def flagfile_text() -> str:

@@ -179,7 +179,8 @@ def load_dataset(
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if train_size < 1 or test_size < 1:
         raise ValueError(
-            f"train_size and test_size must be >= 1, got {train_size} and {test_size}"
+            "--train_size and --test_size must be >= 1 for the generated pair data sets "
+            f"(0, the whole split, applies to MTFL only), got {train_size} and {test_size}"
         )
     if val_size < 0:
         raise ValueError(f"val_size must be >= 0 (0: no validation split), got {val_size}")

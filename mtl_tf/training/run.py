@@ -139,7 +139,12 @@ def plan_models(config: RunConfig, spec: methods_lib.MethodSpec, data) -> list[M
             ModelPlan(
                 f"preference_{i}",
                 tasks,
-                build_weighting(spec.weighting, m, dataclasses.replace(config, preference_index=i)),
+                build_weighting(
+                    spec.weighting, m,
+                    # The real training-set size: the feasible-start bound is in epochs.
+                    dataclasses.replace(config, preference_index=i,
+                                        train_size=len(data.train_labels)),
+                ),
                 f"models/preference_{i}",
             )
             for i in indices
