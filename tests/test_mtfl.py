@@ -362,3 +362,28 @@ def test_run_end_to_end(mini, tmp_path):
     assert (metrics["train_size"], metrics["test_size"]) == (NUM_TRAIN, NUM_TEST)
     assert set(metrics["accuracy"]) == set(TASK_NAMES)
     assert os.path.exists(tmp_path / "run" / "metrics.json")
+
+
+@pytest.mark.parametrize("method", ["stl", "stvib", "gs", "mtvib", "gradnorm", "mgda",
+                                    "pareto_mtl"])
+def test_every_method_runs_with_four_tasks(mini, tmp_path, method):
+    """Every method of the methods issue on MTFL's four tasks (uwl: the test above);
+    Pareto MTL with 4-D preference vectors."""
+    from mtl_tf.config import RunConfig
+    from mtl_tf.training.run import run
+
+    metrics = run(RunConfig(method=method, dataset="mtfl", data_dir=mini[1], train_size=0,
+                            test_size=0, epochs=1, batch_size=8, backbone="small_alexnet",
+                            num_preferences=5, preference_index=3, etas=(0.0, 0.1),
+                            verbose=0, output_dir=str(tmp_path / method)))
+    tasks_seen = {t for model in metrics["models"] for t in model["accuracy"]}
+    assert tasks_seen == set(TASK_NAMES)
+    for model in metrics["models"]:
+        assert all(np.isfinite(v) for v in model["loss"].values())
+        assert set(model["robustness"]["accuracy"]["0.1"]) == set(model["accuracy"])
+    if method == "pareto_mtl":
+        (model,) = metrics["models"]
+        assert len(model["preference"]) == 4 and model["preference_index"] == 3
+        np.testing.assert_allclose(np.linalg.norm(model["preference"]), 1.0, rtol=1e-6)
+    if method in ("stl", "stvib"):
+        assert len(metrics["models"]) == 4
