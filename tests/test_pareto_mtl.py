@@ -18,30 +18,9 @@ from mtl_tf.training.trainer import MultiTaskTrainer
 from mtl_tf.weighting import build_weighting
 from mtl_tf.weighting.mgda import MGDAWeighting
 from mtl_tf.weighting.pareto_mtl import ParetoMTLWeighting, preference_vectors
+from tests.reference_qp import exact_min_norm
 
 # ---------------------------------------------------------------- numpy references
-
-
-def exact_min_norm(gram: np.ndarray) -> np.ndarray:
-    """argmin_{w in simplex} w^T M w, exactly, by enumerating supports (KKT per support)."""
-    n = gram.shape[0]
-    best, best_w = np.inf, None
-    for size in range(1, n + 1):
-        for support in itertools.combinations(range(n), size):
-            s = list(support)
-            kkt = np.zeros((size + 1, size + 1))
-            kkt[:size, :size] = gram[np.ix_(s, s)]
-            kkt[:size, size] = kkt[size, :size] = 1.0
-            rhs = np.zeros(size + 1)
-            rhs[size] = 1.0
-            sol = np.linalg.lstsq(kkt, rhs, rcond=None)[0][:size]
-            if sol.min() < -1e-12 or abs(sol.sum() - 1.0) > 1e-9:
-                continue
-            w = np.zeros(n)
-            w[s] = np.maximum(sol, 0.0) / np.maximum(sol, 0.0).sum()
-            if w @ gram @ w < best:
-                best, best_w = w @ gram @ w, w
-    return best_w
 
 
 def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True):
@@ -54,7 +33,7 @@ def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True
         return np.zeros(m), active  # no feasible-start step (the reference returns zeros)
     rows = a[active] if phase == "init" else np.concatenate([np.eye(m), a[active]])
     vectors = rows @ grads
-    alpha = rows.T @ exact_min_norm(vectors @ vectors.T)
+    alpha = rows.T @ exact_min_norm(vectors @ vectors.T)[1]
     if phase == "main" and rescale:
         alpha = alpha * m / np.abs(alpha).sum()
     return alpha, active

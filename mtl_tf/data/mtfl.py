@@ -50,6 +50,8 @@ from collections.abc import Sequence
 import numpy as np
 from absl import logging
 
+from mtl_tf.data.multitask import MultiTaskData
+
 __all__ = [
     "IMAGE_SIZE",
     "NUM_CLASSES",
@@ -243,7 +245,7 @@ def resolve_root(data_dir: str | os.PathLike | None) -> str:
 
 
 @dataclasses.dataclass
-class MtflData:
+class MtflData(MultiTaskData):
     """MTFL as a multi-task data set: the fields of ``MultiTaskData`` plus a pipeline.
 
     Images are not held in memory here: the ``*_images`` fields hold absolute image
@@ -264,17 +266,6 @@ class MtflData:
       val_labels: int32 ``[V, 4]``, or None.
     """
 
-    name: str
-    task_names: tuple[str, ...]
-    num_classes: tuple[int, ...]
-    input_shape: tuple[int, int, int]
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    origin: str
-    val_images: np.ndarray | None = None
-    val_labels: np.ndarray | None = None
     # split -> decoded, cached tf.data.Dataset; see _decoded().
     _decoded_cache: dict = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
