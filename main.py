@@ -61,8 +61,9 @@ def main(argv: list[str]) -> int:
         print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
         if flag_values.export_dir and config.dataset != "synthetic":
             _export(config.output_dir, flag_values.export_dir)
-    except (ValueError, FileNotFoundError) as e:
-        # Bad input: one clear line, non-zero exit, no traceback.
+    except (ValueError, OSError) as e:
+        # Bad input (values, missing or unreadable files): one clear line, non-zero exit,
+        # no traceback.
         logging.error("%s", e)
         print(f"error: {e}", file=sys.stderr)
         return 2
