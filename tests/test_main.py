@@ -191,3 +191,38 @@ def test_eval_only_rescores_a_run_and_a_saved_model_identically(tiny_idx_dir, tm
     assert served["accuracy"] == pytest.approx(trained["accuracy"], abs=0.011)
     assert served["robustness"]["accuracy"]["0.1"] == pytest.approx(
         robustness["accuracy"]["0.1"], abs=0.021)
+
+
+def test_killed_pareto_mtl_resumes_at_its_preference(tiny_idx_dir, tmp_path):
+    """SIGKILL while the second preference trains: the rerun keeps the first preference's
+    model as it was (not retrained), finishes the rest, and reproduces an uninterrupted
+    run; the two metrics.json files are identical but for the wall time."""
+    args = ["--method=pareto_mtl", "--num_preferences=3", "--epochs=2", "--etas=0,0.1"]
+    full = str(tmp_path / "full")
+    assert _main(*_tiny_args(tiny_idx_dir, full, *args)).returncode == 0
+
+    out = str(tmp_path / "killed")
+    cmd = [sys.executable, os.path.join(ROOT, "main.py"), *_tiny_args(tiny_idx_dir, out, *args)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second = os.path.join(out, "models", "preference_1", "checkpoints")
+    deadline = time.time() + 240
+    while tf.train.latest_checkpoint(second) is None:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline, "no checkpoint of the second preference appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = os.path.join(out, "models", "preference_0", "checkpoints")
+    first_files = {p: os.path.getmtime(p) for p in glob.glob(os.path.join(first, "*"))}
+
+    result = _main(*_tiny_args(tiny_idx_dir, out, *args))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p: os.path.getmtime(p) for p in glob.glob(os.path.join(first, "*"))} == first_files
+    with open(os.path.join(full, "metrics.json")) as f:
+        expected = json.load(f)
+    with open(os.path.join(out, "metrics.json")) as f:
+        resumed = json.load(f)
+    for metrics in (expected, resumed):
+        metrics.pop("wall_time_seconds")
+    assert resumed == expected
