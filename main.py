@@ -35,6 +35,7 @@ def main(argv: list[str]) -> int:
     import tensorflow as tf
 
     from mtl_tf.training import run as run_lib
+    from mtl_tf.training.distribute import is_chief_process
 
     # TensorFlow's own INFO lines (checkpoint sharding timings) drown the progress bar;
     # some go through absl's handler, so filter them there too.
@@ -58,9 +59,11 @@ def main(argv: list[str]) -> int:
             return 0
         metrics = run_lib.run(config, extra_files={"flags.txt": definitions.flagfile_text()})
         print(run_lib.format_summary(metrics))
-        print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
-        if flag_values.export_dir and config.dataset != "synthetic":
-            _export(config.output_dir, flag_values.export_dir)
+        # In a multi-worker cluster only the chief writes (and so exports) the run.
+        if is_chief_process(config.strategy):
+            print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
+            if flag_values.export_dir and config.dataset != "synthetic":
+                _export(config.output_dir, flag_values.export_dir)
     except (ValueError, OSError) as e:
         # Bad input (values, missing or unreadable files): one clear line, non-zero exit,
         # no traceback.

@@ -13,6 +13,7 @@ from mtl_tf import methods as methods_lib
 from mtl_tf.config import RunConfig
 from mtl_tf.data.datasets import DATASETS
 from mtl_tf.models import BACKBONES, ENCODERS
+from mtl_tf.training.distribute import STRATEGIES
 
 FLAGS = flags.FLAGS
 _DEFAULTS = RunConfig()
@@ -107,6 +108,11 @@ flags.DEFINE_string("report_dir", None,
 flags.DEFINE_integer("synthetic_runs", _DEFAULTS.synthetic_runs,
                      "Synthetic example: random starts of gs / mgda.", lower_bound=1)
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (data, initialisation, shuffling).")
+flags.DEFINE_enum("strategy", _DEFAULTS.strategy, list(STRATEGIES),
+                  "Distributed training (docs/distributed.md): none; mirrored (this "
+                  "machine's GPUs, or its logical CPUs); multi_worker (several machines, "
+                  "each running the same command with its own TF_CONFIG). --batch_size is "
+                  "the global batch, split across replicas.")
 flags.DEFINE_string("output_dir", None,
                     "Run directory (default runs/<method>-<dataset>-seed<seed>). Rerunning "
                     "the same command resumes from its last checkpoint.")
@@ -219,6 +225,7 @@ def config_from_flags() -> RunConfig:
         pgd_steps=FLAGS.pgd_steps,
         pgd_step_size=FLAGS.pgd_step_size,
         seed=FLAGS.seed,
+        strategy=FLAGS.strategy,
         output_dir=output_dir,
         keep_checkpoints=FLAGS.keep_checkpoints,
         deterministic=FLAGS.deterministic,

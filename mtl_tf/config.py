@@ -69,6 +69,10 @@ class RunConfig:
     pgd_steps: int = 10
     pgd_step_size: float | None = None  # default 2.5 * eta / pgd_steps
     seed: int = 0
+    # tf.distribute: "none", "mirrored" (this machine's GPUs or logical CPUs) or
+    # "multi_worker" (several machines, TF_CONFIG); see docs/distributed.md. The batch
+    # size is the global one, split across replicas.
+    strategy: str = "none"
     output_dir: str = "runs/default"
     keep_checkpoints: int = 3
     deterministic: bool = True

@@ -14,6 +14,12 @@ A run directory holds everything a run produced:
 Resuming: a checkpoint holds the model, the optimizer, the weighting's state and the
 epoch counter; each epoch's shuffle order depends only on (seed, epoch), so a resumed run
 sees the same batches as an uninterrupted one.
+
+Distributed (`--strategy`, `mtl_tf.training.distribute`, docs/distributed.md): models,
+optimizers and checkpoints are built under the strategy's scope and `fit` splits every
+global batch across the replicas. In a multi-worker run only the chief writes the run
+directory; the other workers save their (required) share of each checkpoint to a
+temporary directory that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from mtl_tf.config import RunConfig
 from mtl_tf.evaluation import metrics as metrics_lib
 from mtl_tf.evaluation import report
 from mtl_tf.io_utils import atomic_write_json, atomic_write_text
+from mtl_tf.training import distribute
 from mtl_tf.training.trainer import MultiTaskTrainer
 from mtl_tf.weighting import Weighting, build_weighting
 
@@ -46,6 +53,9 @@ _RESUMABLE_FIELDS = (
     "verbose", "keep_checkpoints", "output_dir", "epochs",
     # Evaluation only: a rerun may attack the same trained models differently.
     "etas", "attack", "eot_samples", "pgd_steps", "pgd_step_size",
+    # The same global batches and updates on any number of replicas (up to float
+    # summation order): a run may resume on other hardware.
+    "strategy",
 )
 
 
@@ -214,18 +224,23 @@ class _EpochCheckpoint(keras.callbacks.Callback):
     epoch's logs (so a finished run, rerun, still reports its last task weights)."""
 
     def __init__(
-        self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable, model_dir: str
+        self,
+        manager: tf.train.CheckpointManager,
+        epoch_var: tf.Variable,
+        model_dir: str | None,
     ) -> None:
         super().__init__()
         self._manager = manager
         self._epoch_var = epoch_var
-        self._logs_path = os.path.join(model_dir, _LAST_LOGS)
+        # None: a non-chief worker, which saves its share of the checkpoint only.
+        self._logs_path = os.path.join(model_dir, _LAST_LOGS) if model_dir else None
 
     def on_epoch_end(self, epoch, logs=None):
         self._epoch_var.assign(epoch + 1)
         # Logs first: a crash between the two leaves the previous checkpoint, whose
         # epoch is then retrained and both files rewritten.
-        atomic_write_json(self._logs_path, {k: float(v) for k, v in (logs or {}).items()})
+        if self._logs_path:
+            atomic_write_json(self._logs_path, {k: float(v) for k, v in (logs or {}).items()})
         self._manager.save(checkpoint_number=epoch + 1)
 
 
@@ -235,8 +250,17 @@ def train_model(
     data,
     plan: ModelPlan,
     model_dir: str,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> tuple[MultiTaskTrainer, dict, dict[str, np.ndarray]]:
     """Trains (or resumes) one model and evaluates it on the test set.
+
+    Args:
+      config: the run configuration.
+      spec: the method.
+      data: the data set.
+      plan: the model to train (its weighting built under `strategy`'s scope).
+      model_dir: where this model's checkpoints, events and last logs go.
+      strategy: a `tf.distribute.Strategy` from `distribute.make_strategy`, or None.
 
     Returns:
       (trainer, summary, logits): summary has per-task accuracy/loss, joint accuracy and
@@ -245,58 +269,76 @@ def train_model(
     """
     from mtl_tf.data.pipeline import split_dataset
 
+    chief = distribute.is_chief(strategy)
     tasks = [data.task_names[k] for k in plan.task_indices]
     num_train = len(data.train_labels)
     test_labels = data.test_labels[:, list(plan.task_indices)]
-    trainer = _build_trainer(config, spec, data, plan)
-
-    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    checkpoint = tf.train.Checkpoint(model=trainer, optimizer=trainer.optimizer, epoch=epoch_var)
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(model_dir, "checkpoints"), max_to_keep=config.keep_checkpoints
-    )
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logging.info("Resuming %s from %s (epoch %d)", plan.name, manager.latest_checkpoint,
-                     int(epoch_var.numpy()))
-    start_epoch = int(epoch_var.numpy())
-
-    test_ds = split_dataset(data, "test", plan.task_indices, config.batch_size,
-                            shuffle=False, seed=config.seed)
-    callbacks = [
-        keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, "tensorboard")),
-        _StopOnNonFiniteLoss(tasks, os.path.join(model_dir, "checkpoints")),
-        _EpochCheckpoint(manager, epoch_var, model_dir),
-    ]
-    last_logs: dict = {}
-    if os.path.exists(os.path.join(model_dir, _LAST_LOGS)):
-        with open(os.path.join(model_dir, _LAST_LOGS), encoding="utf-8") as f:
-            last_logs = json.load(f)
-    if start_epoch < config.epochs:
-        # One pipeline per epoch, shuffled by (seed, epoch) so that a resumed run sees the
-        # same batches as an uninterrupted one, chained into one fit() call so that Keras
-        # numbers the epochs as the user expects; with steps_per_epoch set, Keras keeps
-        # iterating the same iterator across epochs.
-        train_ds = functools.reduce(
-            lambda a, b: a.concatenate(b),
-            [
-                split_dataset(data, "train", plan.task_indices, config.batch_size,
-                              shuffle=True, seed=config.seed, epoch=epoch)
-                for epoch in range(start_epoch, config.epochs)
-            ],
+    with distribute.scope(strategy):
+        trainer = _build_trainer(config, spec, data, plan)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = tf.train.Checkpoint(
+            model=trainer, optimizer=trainer.optimizer, epoch=epoch_var
         )
-        history = trainer.fit(
-            train_ds,
-            validation_data=test_ds,
-            steps_per_epoch=math.ceil(num_train / config.batch_size),
-            initial_epoch=start_epoch,
-            epochs=config.epochs,
-            callbacks=callbacks,
-            shuffle=False,  # the pipeline is already shuffled by (seed, epoch)
-            verbose=config.verbose,
+    checkpoint_dir = os.path.join(model_dir, "checkpoints")
+    with distribute.worker_local_dir(strategy, checkpoint_dir) as save_dir:
+        manager = tf.train.CheckpointManager(
+            checkpoint, save_dir, max_to_keep=config.keep_checkpoints
         )
-        last_logs = {k: float(v[-1]) for k, v in history.history.items()}
+        # Every worker resumes from the chief's checkpoints (the run directory must be
+        # shared, or copied, for a multi-worker run to resume).
+        latest = tf.train.latest_checkpoint(checkpoint_dir)
+        if latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("Resuming %s from %s (epoch %d)", plan.name, latest,
+                         int(epoch_var.numpy()))
+        start_epoch = int(epoch_var.numpy())
+        distribute.check_same_on_all_replicas(strategy, start_epoch, "the epoch to resume from")
 
+        test_ds = split_dataset(data, "test", plan.task_indices, config.batch_size,
+                                shuffle=False, seed=config.seed)
+        callbacks = [
+            _StopOnNonFiniteLoss(tasks, checkpoint_dir),
+            _EpochCheckpoint(manager, epoch_var, model_dir if chief else None),
+        ]
+        if chief:
+            callbacks.insert(
+                0, keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, "tensorboard"))
+            )
+        last_logs: dict = {}
+        if os.path.exists(os.path.join(model_dir, _LAST_LOGS)):
+            with open(os.path.join(model_dir, _LAST_LOGS), encoding="utf-8") as f:
+                last_logs = json.load(f)
+        if start_epoch < config.epochs:
+            # One pipeline per epoch, shuffled by (seed, epoch) so that a resumed run sees
+            # the same batches as an uninterrupted one, chained into one fit() call so
+            # that Keras numbers the epochs as the user expects; with steps_per_epoch set,
+            # Keras keeps iterating the same iterator across epochs.
+            train_ds = functools.reduce(
+                lambda a, b: a.concatenate(b),
+                [
+                    split_dataset(data, "train", plan.task_indices, config.batch_size,
+                                  shuffle=True, seed=config.seed, epoch=epoch)
+                    for epoch in range(start_epoch, config.epochs)
+                ],
+            )
+            val_ds = test_ds
+            if distribute.is_multi_worker(strategy):
+                train_ds = train_ds.with_options(distribute.distribute_options())
+                val_ds = test_ds.with_options(distribute.distribute_options())
+            history = trainer.fit(
+                train_ds,
+                validation_data=val_ds,
+                steps_per_epoch=math.ceil(num_train / config.batch_size),
+                initial_epoch=start_epoch,
+                epochs=config.epochs,
+                callbacks=callbacks,
+                shuffle=False,  # the pipeline is already shuffled by (seed, epoch)
+                verbose=config.verbose,
+            )
+            last_logs = {k: float(v[-1]) for k, v in history.history.items()}
+
+    # Evaluation runs outside the strategy, on every worker over the whole test set: the
+    # model is identical everywhere, and only the chief writes the results.
     logits = metrics_lib.predict_logits(trainer, test_ds)
     summary = metrics_lib.summarize(logits, test_labels, tasks)
     summary["task_weights"] = {
@@ -304,7 +346,9 @@ def train_model(
     }
     summary.update(plan.weighting.describe())
     if config.etas:
-        summary["robustness"] = evaluate_robustness(config, trainer, test_ds, tasks, model_dir)
+        summary["robustness"] = evaluate_robustness(
+            config, trainer, test_ds, tasks, model_dir if chief else None
+        )
     return trainer, summary, logits
 
 
@@ -378,6 +422,17 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
     spec = methods_lib.get_method(config.method)
     run_dir = config.output_dir
     check_run_dir(run_dir, config)
+    if config.strategy not in distribute.STRATEGIES:
+        raise ValueError(f"unknown --strategy {config.strategy!r}; allowed: "
+                         f"{', '.join(distribute.STRATEGIES)}")
+    if config.strategy != "none" and (config.dataset == "synthetic" or config.grid_points):
+        raise ValueError(
+            f"--strategy={config.strategy} distributes network training; it does not apply "
+            "to --dataset=synthetic or to --grid_points (use --strategy=none)"
+        )
+    # Before any TensorFlow op: a multi-worker strategy configures the runtime.
+    strategy = distribute.make_strategy(config.strategy)
+    chief = distribute.is_chief(strategy)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -406,11 +461,14 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
         grid_weight_vectors(len(data.task_names), config.grid_points)  # validate before writing
         plans = []
     else:
-        plans = plan_models(config, spec, data)  # validates the weighting options
-    os.makedirs(run_dir, exist_ok=True)
-    atomic_write_json(os.path.join(run_dir, "config.json"), _config_dict(config))
-    for name, text in (extra_files or {}).items():
-        atomic_write_text(os.path.join(run_dir, name), text)
+        # Under the strategy: the weightings' state must be distributed variables.
+        with distribute.scope(strategy), distribute.replica_identical_state(strategy):
+            plans = plan_models(config, spec, data)  # validates the weighting options
+    if chief:
+        os.makedirs(run_dir, exist_ok=True)
+        atomic_write_json(os.path.join(run_dir, "config.json"), _config_dict(config))
+        for name, text in (extra_files or {}).items():
+            atomic_write_text(os.path.join(run_dir, name), text)
 
     model_results = []
     logits_by_task: dict[str, np.ndarray] = {}
@@ -426,7 +484,7 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
         logits_by_task = None
     for plan in plans:
         model_dir = os.path.join(run_dir, plan.subdir) if plan.subdir else run_dir
-        _, summary, logits = train_model(config, spec, data, plan, model_dir)
+        _, summary, logits = train_model(config, spec, data, plan, model_dir, strategy)
         model_results.append({"name": plan.name, "directory": plan.subdir or ".", **summary})
         logits_by_task.update(logits)
 
@@ -455,7 +513,8 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
     )
     if grid is not None:
         metrics["grid"] = grid
-    atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    if chief:
+        atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
 
 

@@ -16,6 +16,14 @@ strategy's `gradient_source` (see `mtl_tf.weighting.base`):
 
 Everything runs inside the compiled step; nothing is computed in Python per batch.
 VIB encoders add beta * KL (MTVIB eq. 10, 23) to the objective.
+
+Under a `tf.distribute` strategy (`mtl_tf.training.distribute`) each replica computes its
+share of the global-batch losses, and the inputs of `compute_weights` are made global
+first: the task losses are all-reduced; the per-task gradients ("params",
+"last_shared_layer") are all-reduced *before* the Gram matrix, and for "representation"
+the local Gram matrices (of disjoint blocks of the global per-example gradient) are
+summed. Every replica thus solves the same min-norm problem and gets the same weights.
+Without a strategy all of that is the identity.
 """
 
 from __future__ import annotations
@@ -25,12 +33,27 @@ from collections.abc import Mapping, Sequence
 import keras
 import tensorflow as tf
 
+from mtl_tf.training import distribute
+from mtl_tf.training.distribute import ReplicaSync
 from mtl_tf.weighting.base import Weighting
 from mtl_tf.weighting.min_norm import gram_matrix
 
 
 def _squared_norm(grads: Sequence[tf.Tensor]) -> tf.Tensor:
     return tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads])
+
+
+def _keras_logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """A step's logs, shaped for Keras' cross-replica reduction.
+
+    Under MultiWorkerMirroredStrategy, Keras 3 reduces every log value with
+    `strategy.reduce(MEAN, value, axis=0)`, which fails on the scalars metrics return: give
+    them a leading axis of length 1 there, so that the reduction is the mean over replicas.
+    Elsewhere (no strategy, MirroredStrategy) the logs are returned as they are.
+    """
+    if not distribute.is_multi_worker(tf.distribute.get_strategy()):
+        return logs
+    return {name: tf.reshape(value, [1]) for name, value in logs.items()}
 
 
 class MultiTaskTrainer(keras.Model):
@@ -105,28 +128,35 @@ class MultiTaskTrainer(keras.Model):
         return encoded, z, logits
 
     def _task_losses(
-        self, labels: Mapping[str, tf.Tensor], logits: Sequence[tf.Tensor]
+        self,
+        labels: Mapping[str, tf.Tensor],
+        logits: Sequence[tf.Tensor],
+        sync: ReplicaSync | None = None,
     ) -> list[tf.Tensor]:
         """Mean cross-entropy per task (from logits, for numerical stability).
 
         A list of scalars, not a stacked tensor: per-task gradients must start from
         tensors recorded on the tape, and slicing a stack after the tape has closed
-        would not be.
+        would not be. With an active `sync`, each is this replica's share of the
+        global-batch mean.
         """
+        mean = tf.reduce_mean if sync is None else sync.batch_mean
         return [
-            tf.reduce_mean(
+            mean(
                 keras.losses.sparse_categorical_crossentropy(labels[t], logits[k], from_logits=True)
             )
             for k, t in enumerate(self.task_names)
         ]
 
-    def _encoder_regularization(self, encoded: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    def _encoder_regularization(
+        self, encoded: Mapping[str, tf.Tensor], sync: ReplicaSync
+    ) -> tf.Tensor:
         if not self.is_vib:
             return tf.constant(0.0)
         from mtl_tf.models.vib import gaussian_kl
 
-        kl = tf.reduce_mean(gaussian_kl(encoded["mean"], encoded["log_var"]))
-        self.kl_tracker.update_state(kl)
+        kl = sync.batch_mean(gaussian_kl(encoded["mean"], encoded["log_var"]))
+        self.kl_tracker.update_state(sync.sum(kl))
         return self.beta * kl
 
     def _update_metrics(self, labels, logits, task_losses, total, weights=None):
@@ -147,24 +177,31 @@ class MultiTaskTrainer(keras.Model):
         source = self.weighting.gradient_source
         shared_vars = self.encoder.trainable_variables
         head_vars = [self.heads[t].trainable_variables for t in self.task_names]
+        # Identity without a strategy; with one, `task_losses`, `reg` and `total` below
+        # are this replica's shares and `global_losses` their all-reduced sum.
+        sync = ReplicaSync(tf.shape(images)[0])
 
         with tf.GradientTape(persistent=source is not None) as tape:
             encoded, z, logits = self._forward(images, training=True)
-            loss_list = self._task_losses(labels, logits)
+            loss_list = self._task_losses(labels, logits, sync)
             task_losses = tf.stack(loss_list)
-            reg = self._encoder_regularization(encoded)
+            global_losses = sync.sum(task_losses)
+            reg = self._encoder_regularization(encoded, sync)
             if source is None:
-                weights = self.weighting.compute_weights(task_losses)
+                weights = self.weighting.compute_weights(global_losses)
                 total = (
-                    tf.reduce_sum(weights * task_losses) + self.weighting.regularization() + reg
+                    tf.reduce_sum(weights * task_losses)
+                    + sync.once(self.weighting.regularization())
+                    + reg
                 )
 
         if source is None:
             variables = self.trainable_variables
+            # This replica's share; the optimizer's all-reduce SUM makes it global.
             grads = tape.gradient(total, variables)
         elif source == "params":
             variables, grads, weights = self._params_gradients(
-                tape, loss_list, task_losses, reg, shared_vars, head_vars
+                tape, loss_list, global_losses, reg, shared_vars, head_vars, sync
             )
             total = tf.reduce_sum(weights * task_losses) + reg
         else:
@@ -177,10 +214,18 @@ class MultiTaskTrainer(keras.Model):
             else:
                 raise ValueError(f"unknown gradient_source {source!r}")
             per_task = [tape.gradient(loss, targets) for loss in loss_list]
-            gram = gram_matrix(per_task)
-            weights = tf.stop_gradient(self.weighting.compute_weights(task_losses, gram))
+            if source == "representation":
+                # Each replica holds the rows of its own examples of the global
+                # per-example gradient, so the global Gram matrix is the sum of the local
+                # ones (no need to all-reduce the [batch, latent] gradients themselves).
+                gram = sync.sum(gram_matrix(per_task))
+            else:
+                # The same kernel on every replica: all-reduce the gradients, then the Gram.
+                gram = gram_matrix(sync.sum(per_task))
+            weights = tf.stop_gradient(self.weighting.compute_weights(global_losses, gram))
             total = tf.reduce_sum(weights * task_losses) + reg
             variables = shared_vars + [v for hv in head_vars for v in hv]
+            # This replica's share of the weighted gradient; the optimizer sums the shares.
             grads = tape.gradient(
                 [task_losses, reg], variables, output_gradients=[weights, tf.ones_like(reg)]
             )
@@ -188,15 +233,24 @@ class MultiTaskTrainer(keras.Model):
             del tape
 
         self.optimizer.apply(grads, variables)
-        self._update_metrics(labels, logits, task_losses, total, weights)
-        return {m.name: m.result() for m in self.metrics}
+        self._update_metrics(labels, logits, global_losses, sync.sum(total), weights)
+        return _keras_logs({m.name: m.result() for m in self.metrics})
 
-    def _params_gradients(self, tape, loss_list, task_losses, reg, shared_vars, head_vars):
-        """Per-task gradients over shared + own head; update = their weighted sum."""
+    def _params_gradients(
+        self, tape, loss_list, task_losses, reg, shared_vars, head_vars, sync: ReplicaSync
+    ):
+        """Per-task gradients over shared + own head; update = their weighted sum.
+
+        `task_losses` are the global ones (what `compute_weights` sees); `loss_list` this
+        replica's shares, whose per-task gradients are all-reduced before the Gram matrix.
+        """
         n_shared = len(shared_vars)
         per_task = [
             tape.gradient(loss, shared_vars + head_vars[k]) for k, loss in enumerate(loss_list)
         ]
+        # Global per-task gradients, identical on every replica: one batched all-reduce
+        # (m times the size of a plain step's) so that the min-norm solve below agrees.
+        per_task = sync.sum(per_task)
         shared = [g[:n_shared] for g in per_task]
         gram = gram_matrix(shared)
         if self.weighting.gram_includes_heads:
@@ -204,11 +258,13 @@ class MultiTaskTrainer(keras.Model):
             head_sq = tf.stack([_squared_norm(g[n_shared:]) for g in per_task])
             gram = gram + tf.linalg.diag(head_sq)
         weights = tf.stop_gradient(self.weighting.compute_weights(task_losses, gram))
-        combined_shared = [
+        # Already global: scaled by 1/N because the optimizer sums them over replicas.
+        combined_shared = sync.for_optimizer([
             tf.add_n([weights[k] * shared[k][v] for k in range(len(per_task))])
             for v in range(n_shared)
-        ]
+        ])
         if self.is_vib:
+            # This replica's share of the KL gradient: left for the optimizer to sum.
             reg_grads = tape.gradient(reg, shared_vars)
             combined_shared = [
                 g if r is None else g + r for g, r in zip(combined_shared, reg_grads, strict=True)
@@ -217,8 +273,30 @@ class MultiTaskTrainer(keras.Model):
         grads = list(combined_shared)
         for k, g in enumerate(per_task):
             variables += head_vars[k]
-            grads += [weights[k] * x for x in g[n_shared:]]
+            grads += sync.for_optimizer([weights[k] * x for x in g[n_shared:]])
         return variables, grads, weights
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' pre-training build, made to work under MultiWorkerMirroredStrategy.
+
+        Keras 3 (TF backend) peeks at the first distributed batch and reduces the whole
+        (images, labels) structure with `strategy.reduce(MEAN)` to get one sample batch;
+        MultiWorkerMirroredStrategy rejects that ("unsupported type PerReplica"). The
+        build needs only shapes and dtypes, so hand it this worker's first replica's
+        batch instead. (Keras resets the iterator afterwards: no batch is lost.)
+        """
+        strategy = self._distribute_strategy
+        if iterator is not None and distribute.is_multi_worker(strategy):
+            for _, _, it in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda x: strategy.experimental_local_results(x)[0]
+                    if isinstance(x, tf.distribute.DistributedValues)
+                    else x,
+                    next(it),
+                )
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def last_shared_kernel(self) -> tf.Variable:
         """The kernel of the encoder's last Dense layer (GradNorm's "W")."""
@@ -239,8 +317,8 @@ class MultiTaskTrainer(keras.Model):
         # "loss" in evaluation is the unweighted sum of task losses: comparable across
         # methods, whose training objectives differ.
         self._update_metrics(labels, logits, task_losses, tf.reduce_sum(task_losses))
-        return {
+        return _keras_logs({
             m.name: m.result()
             for m in self.metrics
             if m not in self.task_weight_trackers and m is not self.kl_tracker
-        }
+        })
