@@ -92,6 +92,12 @@ class VariationalBottleneck(keras.layers.Layer):
         self.mean_dense = keras.layers.Dense(self.latent_dim, name="vib_mean")
         self.log_var_dense = keras.layers.Dense(self.latent_dim, name="vib_log_var")
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        # The generator's state advances every training step. tf.train.Checkpoint does not
+        # look inside a SeedGenerator, so hand its state variable to the checkpoint through
+        # a plain tf.Module (which Keras does not count among the layer's weights): a
+        # resumed run then continues the noise sequence instead of replaying it.
+        self._noise_checkpoint = tf.Module(name="vib_noise_state")
+        self._noise_checkpoint.state = self.seed_generator.state.value
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         # Build the sub-layers eagerly so their weights exist before the first call, which

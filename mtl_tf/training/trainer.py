@@ -79,6 +79,13 @@ class MultiTaskTrainer(keras.Model):
         self.encoder = encoder
         self.task_names = tuple(heads)
         self.heads = dict(heads)
+        # tf.train.Checkpoint follows attributes that are layers, but not a dict of them:
+        # without these, a head's trainable weights were saved only through the optimizer
+        # and its BatchNorm moving statistics not at all, so resumed, exported and
+        # re-evaluated models lost them. One attribute per head puts every head variable
+        # in the checkpoint's object graph.
+        for index, head in enumerate(heads.values()):
+            setattr(self, f"head_{index}", head)
         self.weighting = weighting
         self.beta = float(beta)
         self.is_vib = "mean" in encoder.output
