@@ -187,3 +187,20 @@ def test_restored_run_reproduces_its_metrics(tiny_data, tmp_path):
                                   tiny_data.test_labels, tiny_data.task_names)
     assert again["accuracy"] == metrics["accuracy"]
     assert again["loss"] == pytest.approx(metrics["loss"], rel=1e-6)
+
+
+def test_incomplete_checkpoint_is_a_clear_error(tmp_path):
+    """A checkpoint lacking some model variables is refused with the checkpoint named,
+    not half-restored (the rest would silently keep its initial values)."""
+    import tensorflow as tf
+
+    from mtl_tf.training.run import restore_checkpoint
+
+    trainer = _trainer(FixedWeighting(2), backbone="lenet")
+    trainer(tf.zeros((1, 36, 36, 1)))
+    # Only the shared encoder, saved where the whole model is expected.
+    path = tf.train.Checkpoint(model=trainer.encoder).save(str(tmp_path / "partial"))
+    fresh = _trainer(FixedWeighting(2), backbone="lenet")
+    fresh(tf.zeros((1, 36, 36, 1)))
+    with pytest.raises(ValueError, match="does not hold every variable of this model"):
+        restore_checkpoint(tf.train.Checkpoint(model=fresh), path)

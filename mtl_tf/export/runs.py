@@ -96,9 +96,10 @@ def _restore_latest(trainer, model_dir: str) -> None:
             f"no checkpoint in {ckpt_dir!r}: the run in {model_dir!r} did not finish an epoch"
         )
     # Only the model: the optimizer and epoch counter are in the checkpoint too but not
-    # needed for serving (expect_partial), while every model variable must be restored.
-    status = tf.train.Checkpoint(model=trainer).restore(latest)
-    status.expect_partial().assert_existing_objects_matched()
+    # needed for serving (partial), while every model variable must be restored.
+    from mtl_tf.training.run import restore_checkpoint
+
+    restore_checkpoint(tf.train.Checkpoint(model=trainer), latest, partial=True)
 
 
 def restore_run(run_dir: str, input_shape: tuple[int, int, int] | None = None):

@@ -67,6 +67,35 @@ class NonFiniteLossError(ValueError):
     """A task loss became NaN or infinite; training stopped before saving anything."""
 
 
+def restore_checkpoint(checkpoint: tf.train.Checkpoint, path: str,
+                       *, partial: bool = False) -> None:
+    """Restores `path` into `checkpoint`, insisting that every model variable is in it.
+
+    A checkpoint that lacks some of the model's variables (written by another model, or
+    by an older mtl_tf) would otherwise leave them silently at their initial values.
+
+    Args:
+      checkpoint: what to restore into.
+      path: the checkpoint prefix.
+      partial: the checkpoint may hold more than `checkpoint` (e.g. an optimizer that is
+        not restored); every object of `checkpoint` must still be matched.
+
+    Raises:
+      ValueError: naming the checkpoint, when it does not hold every model variable.
+    """
+    status = checkpoint.restore(path)
+    if partial:
+        status = status.expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise ValueError(
+            f"checkpoint {path} does not hold every variable of this model (it was written "
+            "by another model configuration or an older mtl_tf); delete that run directory "
+            f"or use another --output_dir ({str(e).splitlines()[0][:200]})"
+        ) from None
+
+
 class _StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops training at the first non-finite task loss, naming epoch, step and task.
 
@@ -288,7 +317,7 @@ def train_model(
         # shared, or copied, for a multi-worker run to resume).
         latest = tf.train.latest_checkpoint(checkpoint_dir)
         if latest:
-            checkpoint.restore(latest).assert_existing_objects_matched()
+            restore_checkpoint(checkpoint, latest)
             logging.info("Resuming %s from %s (epoch %d)", plan.name, latest,
                          int(epoch_var.numpy()))
         start_epoch = int(epoch_var.numpy())
