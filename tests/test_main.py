@@ -30,6 +30,22 @@ def _tiny_args(idx_dir: str, out: str, *extra: str) -> list[str]:
             "--export_dir=", *extra]
 
 
+def _kill_when_checkpointed(args: list[str], checkpoint_dir: str) -> None:
+    """Starts main.py with `args` and SIGKILLs it once `checkpoint_dir` has a checkpoint
+    the manager would resume from: its state file names it (the shard files alone appear
+    a moment earlier, and a kill then restarts that model from scratch)."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=ROOT,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while tf.train.latest_checkpoint(checkpoint_dir) is None:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline, f"no checkpoint appeared in {checkpoint_dir}"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 def _scalar_tags(event_dir: str) -> set[str]:
     tags = set()
     for path in glob.glob(os.path.join(event_dir, "events.out.tfevents.*")):
@@ -83,18 +99,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tiny_idx_dir, tmp_path):
     assert _main(*_tiny_args(tiny_idx_dir, full, *args)).returncode == 0
 
     out = str(tmp_path / "killed")
-    cmd = [sys.executable, os.path.join(ROOT, "main.py"), *_tiny_args(tiny_idx_dir, out, *args)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    # Wait for a checkpoint the manager would resume from: its state file names it (the
-    # shard files alone appear a moment earlier, and a kill then restarts from scratch).
-    while tf.train.latest_checkpoint(os.path.join(out, "checkpoints")) is None:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline, "no checkpoint appeared"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_when_checkpointed(_tiny_args(tiny_idx_dir, out, *args), os.path.join(out, "checkpoints"))
     assert not os.path.exists(os.path.join(out, "metrics.json"))
 
     result = _main(*_tiny_args(tiny_idx_dir, out, *args))
@@ -202,17 +207,8 @@ def test_killed_pareto_mtl_resumes_at_its_preference(tiny_idx_dir, tmp_path):
     assert _main(*_tiny_args(tiny_idx_dir, full, *args)).returncode == 0
 
     out = str(tmp_path / "killed")
-    cmd = [sys.executable, os.path.join(ROOT, "main.py"), *_tiny_args(tiny_idx_dir, out, *args)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    second = os.path.join(out, "models", "preference_1", "checkpoints")
-    deadline = time.time() + 240
-    while tf.train.latest_checkpoint(second) is None:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.time() < deadline, "no checkpoint of the second preference appeared"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_when_checkpointed(_tiny_args(tiny_idx_dir, out, *args),
+                            os.path.join(out, "models", "preference_1", "checkpoints"))
     first = os.path.join(out, "models", "preference_0", "checkpoints")
     first_files = {p: os.path.getmtime(p) for p in glob.glob(os.path.join(first, "*"))}
 
