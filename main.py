@@ -51,7 +51,8 @@ def main(argv: list[str]) -> int:
         if flag_values.experiment:
             _experiment(config, flag_values.experiment,
                         flag_values.report_dir
-                        or f"runs/{flag_values.experiment}-seed{config.seed}")
+                        or f"runs/{flag_values.experiment}-seed{config.seed}",
+                        tuple(flag_values.methods or ()))
             return 0
         if flag_values.eval_only:
             _eval_only(config, flag_values.run_dir, flag_values.saved_model,
@@ -73,17 +74,18 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _experiment(config, name: str, report_dir: str) -> None:
+def _experiment(config, name: str, report_dir: str, methods: tuple[str, ...] = ()) -> None:
     from mtl_tf.data.datasets import load_dataset
     from mtl_tf.evaluation import reports
-    from mtl_tf.experiments import get_experiment, run_experiment
+    from mtl_tf.experiments import run_experiment
     from mtl_tf.export.runs import restore_run
 
-    experiment = get_experiment(name)
-    result = run_experiment(name, base_config=config, report_dir=report_dir)
+    result = run_experiment(name, base_config=config, report_dir=report_dir,
+                            methods=methods or None)
     # MTVIB Figs. 2-3: clean and adversarial test images, attacked through the paper's
     # model when the experiment trained it (else the first method's).
-    method = "mtvib" if "mtvib" in experiment.methods else experiment.methods[0]
+    ran = list(result["metrics"])
+    method = "mtvib" if "mtvib" in ran else ran[0]
     run_config, _, _, restored = restore_run(os.path.join(report_dir, "runs", method))
     data = load_dataset(run_config.dataset, data_dir=run_config.data_dir,
                         data_source=run_config.data_source,

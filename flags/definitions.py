@@ -105,6 +105,10 @@ flags.DEFINE_string("experiment", None,
                     "write its report (tables, robustness curves, examples, fronts).")
 flags.DEFINE_string("report_dir", None,
                     "Report directory of --experiment (default runs/<experiment>-seed<seed>).")
+flags.DEFINE_list("methods", None,
+                  "With --experiment: run and report only these of its methods (e.g. the "
+                  "key cells of a claim under more --seed values); each keeps the "
+                  "experiment's configuration.")
 flags.DEFINE_integer("synthetic_runs", _DEFAULTS.synthetic_runs,
                      "Synthetic example: random starts of gs / mgda.", lower_bound=1)
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (data, initialisation, shuffling).")
@@ -236,7 +240,7 @@ def config_from_flags() -> RunConfig:
 # Actions, not settings of the run: replaying a run's flags.txt must not re-export it
 # somewhere or turn into an export-only call.
 _NOT_IN_FLAGFILE = ("export_only", "run_dir", "export_dir", "eval_only", "saved_model",
-                    "experiment", "report_dir")
+                    "experiment", "report_dir", "methods")
 
 
 def flagfile_text() -> str:
