@@ -92,6 +92,13 @@ def test_bad_flags(tmp_path, args, needles):
     _assert_clean_failure(result, out, *needles)
 
 
+def test_methods_outside_the_experiment_are_refused(tmp_path):
+    out = str(tmp_path / "report")
+    result = _main("--experiment=quick_multi_mnist", "--methods=gs,nope", f"--report_dir={out}")
+    _assert_clean_failure(result, out, "error:", "no method(s) nope",
+                          "--methods must be a subset of stl, stvib, gs")
+
+
 def test_run_dir_of_another_method_is_refused(tiny_idx_dir, tmp_path):
     out = str(tmp_path / "run")
     common = [f"--data_dir={tiny_idx_dir}", "--train_size=200", "--test_size=50",

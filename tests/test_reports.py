@@ -376,3 +376,23 @@ def test_run_experiment_end_to_end_and_resume(tiny_data, tmp_path, monkeypatch):
     again = run_experiment("tiny", base_config=base, report_dir=report_dir, run=run)
     assert calls == ["gs", "uwl"]
     assert again["metrics"] == json.loads(json.dumps(before))
+
+    # --methods: a subset reuses the finished runs and reports only those methods ...
+    subset = run_experiment("tiny", base_config=base, report_dir=report_dir, run=run,
+                            methods=("uwl",))
+    assert calls == ["gs", "uwl"]
+    assert list(subset["metrics"]) == ["uwl"]
+    assert reports.robustness_table(subset["metrics"])[0] == ["task", "eta", "UWL"]
+    # ... trains only those under another seed, with the same per-method config ...
+    other = str(tmp_path / "seed1")
+    seeded = dataclasses.replace(base, seed=1)
+    run_experiment("tiny", base_config=seeded, report_dir=other, run=run, methods=("uwl",))
+    assert calls == ["gs", "uwl", "uwl"]
+    assert os.listdir(os.path.join(other, "runs")) == ["uwl"]
+    with open(os.path.join(other, "runs", "uwl", "config.json"), encoding="utf-8") as f:
+        assert json.load(f)["seed"] == 1
+    # ... and a method the experiment does not have is refused before any training.
+    with pytest.raises(ValueError, match="no method.*mgda.*subset of gs, uwl"):
+        run_experiment("tiny", base_config=base, report_dir=str(tmp_path / "x"), run=run,
+                       methods=("uwl", "mgda"))
+    assert calls == ["gs", "uwl", "uwl"] and not os.path.exists(tmp_path / "x")

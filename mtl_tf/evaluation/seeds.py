@@ -1,0 +1,234 @@
+"""Seed statistics over several reports of one experiment (BENCHMARKS.md's key cells).
+
+A claim such as "MTVIB decays more slowly under FGSM than UWL and GS" (MTVIB §VI-C) or
+"Pareto MTL beats GS, UWL and GradNorm" (Pareto MTL §6.1) is a comparison between two
+methods; one seed cannot tell it from run-to-run noise. `run_experiment` writes one report
+directory per seed (``--seed=N --methods=...``); this module reads them back and gives
+
+* `accuracy_table`: per column (a method, or one Pareto MTL preference), task and eta,
+  the mean and sample standard deviation over seeds;
+* `paired_differences`: per seed, method A minus method B on the same seed (same pairs,
+  same test set, same initialisation seed), with how many seeds favour A;
+* `hypervolume_table`: each method's front hypervolume (`reports.front_hypervolumes`)
+  per seed, mean and standard deviation, and how many seeds it beats each other method.
+
+`scripts/seed_summary.py` is the command line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from mtl_tf.evaluation import reports
+
+__all__ = [
+    "accuracy_table",
+    "hypervolume_table",
+    "load_report",
+    "paired_differences",
+    "summary_markdown",
+]
+
+Report = Mapping[str, dict]  # method -> metrics.json
+
+
+def load_report(report_dir: str) -> dict[str, dict]:
+    """The finished runs of one experiment report: ``<report_dir>/runs/<method>/metrics.json``.
+
+    Raises:
+      FileNotFoundError: when `report_dir` has no finished run (naming the directory).
+    """
+    runs = os.path.join(report_dir, "runs")
+    methods = sorted(
+        m for m in (os.listdir(runs) if os.path.isdir(runs) else [])
+        if os.path.exists(os.path.join(runs, m, "metrics.json"))
+    )
+    if not methods:
+        raise FileNotFoundError(
+            f"{report_dir}: no finished run (no runs/<method>/metrics.json); pass the "
+            "--report_dir of a finished `main.py --experiment` call")
+    return reports.load_run_metrics({m: os.path.join(runs, m) for m in methods})
+
+
+def _common_methods(seed_reports: Sequence[Report], methods: Sequence[str] | None) -> list[str]:
+    if not seed_reports:
+        raise ValueError("no reports given: pass one report directory per seed")
+    common = [m for m in reports._ordered_methods(seed_reports[0])
+              if all(m in r for r in seed_reports)]
+    if methods:
+        missing = [m for m in methods if m not in common]
+        if missing:
+            raise ValueError(f"method(s) {', '.join(missing)} are not in every report "
+                             f"(common to all: {', '.join(common) or 'none'})")
+        common = [m for m in common if m in methods]
+    return common
+
+
+def _cell(report: Report, method: str, label: str, task: str | None, eta: str) -> float | None:
+    for column in reports._columns({method: report[method]}):
+        if column.label == label:
+            value = (reports._joint_accuracy(column, eta) if task is None
+                     else reports._task_accuracy(column, task, eta))
+            return value
+    return None
+
+
+def _labels(seed_reports: Sequence[Report], method: str) -> list[str]:
+    # Columns present in every seed's report (Pareto MTL: one per preference).
+    per_seed = [[c.label for c in reports._columns({method: r[method]})] for r in seed_reports]
+    return [label for label in per_seed[0] if all(label in s for s in per_seed[1:])]
+
+
+def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    array = np.asarray(values, dtype=float)
+    sd = float(array.std(ddof=1)) if array.size > 1 else float("nan")
+    return float(array.mean()), sd
+
+
+def _fmt(values: Sequence[float | None], scale: float = 100.0, digits: int = 1) -> str:
+    present = [v for v in values if v is not None and math.isfinite(v)]
+    if len(present) != len(values) or not present:
+        return reports.NA
+    mean, sd = _mean_sd([scale * v for v in present])
+    if math.isnan(sd):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def accuracy_table(
+    seed_reports: Sequence[Report], methods: Sequence[str] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Mean ± sample standard deviation (percent) over seeds of every accuracy cell.
+
+    Rows: (task, eta) for every task and then "joint"; columns: every method's columns
+    (`reports.robustness_table` layout) present in all reports.
+
+    Returns:
+      (header, rows) of strings.
+    """
+    methods = _common_methods(seed_reports, methods)
+    tasks = reports._tasks(seed_reports[0])
+    columns = [(m, label) for m in methods for label in _labels(seed_reports, m)]
+    all_columns = reports._columns({m: seed_reports[0][m] for m in methods})
+    etas = reports._etas(all_columns)
+    header = ["task", "eta"] + [label for _, label in columns]
+    rows = []
+    for task in [*tasks, None]:
+        for eta in etas:
+            cells = [_fmt([_cell(r, m, label, task, eta) for r in seed_reports])
+                     for m, label in columns]
+            rows.append([task or "joint", eta, *cells])
+    return header, rows
+
+
+def paired_differences(
+    seed_reports: Sequence[Report], pairs: Sequence[tuple[str, str]]
+) -> tuple[list[str], list[list[str]]]:
+    """Per (task, eta): method A minus method B, paired by seed, in accuracy points.
+
+    Each cell reads ``mean [min, max] k/n``: the mean, smallest and largest per-seed
+    difference and the number k of the n seeds in which A is ahead. Both methods must
+    give one column (not Pareto MTL's several).
+
+    Returns:
+      (header, rows) of strings.
+    """
+    for a, b in pairs:
+        _common_methods(seed_reports, [a, b])
+    tasks = reports._tasks(seed_reports[0])
+    all_columns = reports._columns(seed_reports[0])
+    etas = reports._etas(all_columns)
+    labels = {}
+    for method in {m for pair in pairs for m in pair}:
+        found = _labels(seed_reports, method)
+        if len(found) != 1:
+            raise ValueError(f"{method} has {len(found)} models per run; paired differences "
+                             "need one (compare single-model methods)")
+        labels[method] = found[0]
+    header = ["task", "eta"] + [f"{reports._display(a)} − {reports._display(b)}"
+                                for a, b in pairs]
+    rows = []
+    for task in [*tasks, None]:
+        for eta in etas:
+            cells = []
+            for a, b in pairs:
+                diffs = []
+                for r in seed_reports:
+                    va, vb = (_cell(r, a, labels[a], task, eta), _cell(r, b, labels[b], task, eta))
+                    if va is None or vb is None:
+                        break
+                    diffs.append(100.0 * (va - vb))
+                if len(diffs) != len(seed_reports):
+                    cells.append(reports.NA)
+                    continue
+                ahead = sum(d > 0 for d in diffs)
+                cells.append(f"{np.mean(diffs):+.1f} [{min(diffs):+.1f}, {max(diffs):+.1f}] "
+                             f"{ahead}/{len(diffs)}")
+            rows.append([task or "joint", eta, *cells])
+    return header, rows
+
+
+def hypervolume_table(
+    seed_reports: Sequence[Report], methods: Sequence[str] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Each method's front hypervolume (error and loss space) over seeds.
+
+    Columns: points per run, error-space and loss-space hypervolume as mean ± sd (x100, so
+    that error space reads as percent of the unit square), the per-seed error-space values,
+    and for every other method how many seeds this method's error-space hypervolume is
+    larger.
+
+    Returns:
+      (header, rows) of strings.
+    """
+    methods = _common_methods(seed_reports, methods)
+    per_seed = [reports.front_hypervolumes({m: r[m] for m in methods})["methods"]
+                for r in seed_reports]
+    header = ["method", "points", "error-space HV ×100", "loss-space HV ×100",
+              "error-space HV per seed", "seeds ahead of"]
+    rows = []
+    for method in methods:
+        errors = [s[method]["error_space"] for s in per_seed]
+        losses = [s[method]["loss_space"] for s in per_seed]
+        ahead = ", ".join(
+            f"{reports._display(other)} {sum(s[method]['error_space'] > s[other]['error_space'] for s in per_seed)}/{len(per_seed)}"  # noqa: E501
+            for other in methods if other != method)
+        rows.append([
+            reports._display(method),
+            str(per_seed[0][method]["num_points"]),
+            _fmt(errors),
+            _fmt(losses),
+            ", ".join(f"{100 * e:.1f}" for e in errors),
+            ahead,
+        ])
+    return header, rows
+
+
+def summary_markdown(
+    report_dirs: Sequence[str],
+    *,
+    methods: Sequence[str] | None = None,
+    pairs: Sequence[tuple[str, str]] = (),
+    hypervolume: bool = True,
+) -> str:
+    """The three tables for `report_dirs` (one per seed) as Markdown."""
+    seed_reports = [load_report(d) for d in report_dirs]
+    seeds = [str(next(iter(r.values())).get("seed", "?")) for r in seed_reports]
+    out = [f"Seeds: {', '.join(seeds)} ({len(seed_reports)} reports: "
+           f"{', '.join(report_dirs)}). Accuracy in %, mean ± sample sd over seeds."]
+    header, rows = accuracy_table(seed_reports, methods)
+    out += ["", reports._markdown_table(header, rows)]
+    if pairs:
+        header, rows = paired_differences(seed_reports, pairs)
+        out += ["", "Paired by seed, accuracy points: mean [min, max] and seeds ahead.", "",
+                reports._markdown_table(header, rows)]
+    if hypervolume:
+        header, rows = hypervolume_table(seed_reports, methods)
+        out += ["", "Front hypervolume (error space: reference (1, 1); loss space: "
+                "reference (2, 2)), x100, mean ± sample sd over seeds.", "",
+                reports._markdown_table(header, rows)]
+    return "\n".join(out) + "\n"
