@@ -102,6 +102,9 @@ def _experiment(config, name: str, report_dir: str, methods: tuple[str, ...] = (
           "examples.png)")
     with open(os.path.join(report_dir, "table.md"), encoding="utf-8") as f:
         print(f.read())
+    if "paper_comparison.md" in result["report"]:
+        with open(result["report"]["paper_comparison.md"], encoding="utf-8") as f:
+            print(f.read())
 
 
 def _first_test_images(data, task_indices, count: int):

@@ -341,7 +341,7 @@ def test_run_experiment_end_to_end_and_resume(tiny_data, tmp_path, monkeypatch):
         "tiny", "multi_mnist", ("gs", "uwl"),
         {"backbone": "lenet", "epochs": 1, "batch_size": 50, "verbose": 0,
          "train_size": 400, "test_size": 200},
-        "test experiment",
+        "test experiment", paper_table="mtvib_table_iii",
     ))
     calls: list[str] = []
 
@@ -357,6 +357,10 @@ def test_run_experiment_end_to_end_and_resume(tiny_data, tmp_path, monkeypatch):
     paths = result["report"]
     for name in ("table.md", "table.csv", "front.png", "hypervolume.json", "README.md"):
         assert os.path.exists(paths[name])
+    with open(paths["paper_comparison.md"], encoding="utf-8") as f:
+        # GS's clean top-left accuracy beside MTVIB Table III's 94.7 %.
+        gs_clean = 100 * result["metrics"]["gs"]["accuracy"]["top_left"]
+        assert f"| top_left | 0 | {gs_clean:.1f} (94.7) |" in f.read()
     _no_temp_files(report_dir)
     header, rows = reports.robustness_table(result["metrics"])
     assert header == ["task", "eta", "GS", "UWL"]
@@ -396,3 +400,47 @@ def test_run_experiment_end_to_end_and_resume(tiny_data, tmp_path, monkeypatch):
         run_experiment("tiny", base_config=base, report_dir=str(tmp_path / "x"), run=run,
                        methods=("uwl", "mgda"))
     assert calls == ["gs", "uwl", "uwl"] and not os.path.exists(tmp_path / "x")
+
+
+# ----------------------------------------------------------------------------- paper tables
+def test_paper_comparison_puts_published_numbers_beside_ours(fake_metrics):
+    from mtl_tf.evaluation.paper_tables import PAPER_TABLES, comparison_table
+
+    table = PAPER_TABLES["mtvib_table_iii"]
+    header, rows = comparison_table(fake_metrics, table)
+    ours_header, ours_rows = reports.robustness_table(fake_metrics)
+    assert header == ours_header
+    by_key = {(r[0], r[1]): r for r in rows}
+    for task in ("top_left", "bottom_right"):
+        for eta in ETAS:
+            ours = {(r[0], r[1]): r for r in ours_rows}[(task, eta)]
+            row = by_key[(task, eta)]
+            for method in ("gs", "mtvib", "stl"):
+                col = header.index(reports.DISPLAY_NAMES[method])
+                published = table.accuracy[task][method][eta]
+                assert row[col] == f"{ours[col]} ({published:.1f})"
+    # The paper's task 1 at eta 0.3 (Table III, GS): 76.4 %.
+    assert table.accuracy["top_left"]["gs"]["0.3"] == 76.4
+    # Pareto MTL's preferences and UWL's n/a cells: ours alone; joint rows: no paper number.
+    pref = header.index("Pareto MTL (pref 0)")
+    assert all("(" not in r[pref] for r in rows)
+    assert all("(" not in c for r in rows if r[0] == "joint" for c in r)
+    with pytest.raises(ValueError, match="has tasks"):
+        comparison_table(fake_metrics, PAPER_TABLES["mtvib_table_v"])
+
+
+def test_experiment_paper_tables_exist_and_match_their_tasks():
+    from mtl_tf.data.datasets import _TASK_NAMES as MULTI_TASKS
+    from mtl_tf.data.mtfl import TASK_NAMES as MTFL_TASKS
+    from mtl_tf.evaluation.paper_tables import PAPER_TABLES
+
+    with_table = {name: exp for name, exp in EXPERIMENTS.items() if exp.paper_table}
+    assert {exp.dataset for exp in with_table.values()} == {
+        "multi_mnist", "multi_fashion", "mtfl"}
+    for exp in with_table.values():
+        table = PAPER_TABLES[exp.paper_table]
+        tasks = MTFL_TASKS if exp.dataset == "mtfl" else MULTI_TASKS
+        assert list(table.tasks) == list(tasks)
+        for task in table.tasks:
+            assert set(table.accuracy[task]) == {"stl", "stvib", "gs", "uwl", "mtvib"}
+            assert all(len(v) == 7 for v in table.accuracy[task].values())
