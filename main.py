@@ -100,7 +100,8 @@ def _experiment(config, name: str, report_dir: str, methods: tuple[str, ...] = (
     print(f"Experiment {name}: report in {report_dir} "
           f"({', '.join(sorted(os.path.basename(p) for p in result['report'].values()))}, "
           "examples.png)")
-    with open(os.path.join(report_dir, "table.md"), encoding="utf-8") as f:
+    # The report's README: per-method budget and wall time, the table, the hypervolumes.
+    with open(os.path.join(report_dir, "README.md"), encoding="utf-8") as f:
         print(f.read())
     if "paper_comparison.md" in result["report"]:
         with open(result["report"]["paper_comparison.md"], encoding="utf-8") as f:

@@ -222,3 +222,33 @@ def test_killed_pareto_mtl_resumes_at_its_preference(tiny_idx_dir, tmp_path):
     for metrics in (expected, resumed):
         metrics.pop("wall_time_seconds")
     assert resumed == expected
+
+
+def test_experiment_command_prints_its_report_and_the_papers_numbers(
+        tiny_idx_dir, tmp_path, monkeypatch, capsys):
+    # main.py --experiment, in process (a tiny experiment cannot be named on a command
+    # line): the printed report is the README, the table and MTVIB Table III beside ours.
+    import dataclasses
+
+    import main
+    from mtl_tf.config import RunConfig
+    from mtl_tf.experiments import EXPERIMENTS, Experiment
+
+    monkeypatch.setitem(EXPERIMENTS, "tiny", Experiment(
+        "tiny", "multi_mnist", ("gs", "uwl"),
+        {"backbone": "lenet", "epochs": 1, "batch_size": 50, "verbose": 0,
+         "train_size": 400, "test_size": 100, "learning_rate": 1e-2},
+        "test experiment", paper_table="mtvib_table_iii"))
+    config = dataclasses.replace(RunConfig(), data_dir=tiny_idx_dir, etas=(0.0, 0.1))
+    report_dir = str(tmp_path / "report")
+    main._experiment(config, "tiny", report_dir, ("uwl",))
+    printed = capsys.readouterr().out
+    assert os.listdir(os.path.join(report_dir, "runs")) == ["uwl"]
+    with open(os.path.join(report_dir, "runs", "uwl", "metrics.json"), encoding="utf-8") as f:
+        uwl = json.load(f)
+    clean = 100 * uwl["accuracy"]["top_left"]
+    assert "| method | epochs | train pairs | test pairs | models | wall time (s) |" in printed
+    assert f"| top_left | 0 | {clean:.1f} |" in printed  # the report's table
+    assert f"| top_left | 0 | {clean:.1f} (95.0) |" in printed  # beside Table III's UWL
+    assert "HV error space" in printed
+    assert os.path.exists(os.path.join(report_dir, "examples.png"))
