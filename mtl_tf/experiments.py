@@ -26,6 +26,12 @@ is computed by `estimate_seconds` from measured speeds (see `COST_MODEL`):
 * multi_fashion_mnist (full): same budget, 6 methods: ~11 days;
 * mtfl (full): 9,000 / 1,000 images, 200 epochs: ~3.3 days.
 
+Reproduction experiments (``repro_<dataset>``, the published BENCHMARKS.md): the full
+method lists with GS's real 3-point grid picked on 2,000 validation pairs, 12,000 training
+and 5,000 test pairs, 3 epochs; estimated 39 / 39 / 31 min (measured: see BENCHMARKS.md).
+MTFL's reproduction uses ``quick_mtfl``. ``--methods`` reruns a subset of an experiment
+(the key cells of a claim) under another ``--seed``.
+
 (`python -c "from mtl_tf import experiments as e; print(e.format_estimates())"` prints
 the current numbers.) Worked example, quick_multi_mnist: training image-passes weighted by
 step cost = 3 epochs x 6,000 pairs x (STL 2 + GS 1 + UWL 1 + GradNorm 1 + MGDA 1.7 +
