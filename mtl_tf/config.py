@@ -8,6 +8,7 @@ command line.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 
 @dataclasses.dataclass
@@ -81,3 +82,18 @@ class RunConfig:
     def resolved_encoder(self, default: str) -> str:
         """The encoder to use: the explicit override, else the method's default."""
         return self.encoder or default
+
+
+def comparable_config(config: dict) -> dict:
+    """A `RunConfig` dict (as config.json holds it) with spellings of the same setting made
+    equal, for deciding whether a run directory holds "the same run".
+
+    ``data_dir`` is compared as a resolved path: ``../shared/data`` run from the repository
+    and ``/work/shared/data`` name the same files, and a rerun spelling it the other way
+    must resume the run, not be refused as another one.
+    """
+    out = dict(config)
+    data_dir = out.get("data_dir")
+    if isinstance(data_dir, str) and data_dir:
+        out["data_dir"] = os.path.realpath(os.path.expanduser(data_dir))
+    return out

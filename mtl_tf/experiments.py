@@ -54,7 +54,7 @@ from typing import Any
 
 from absl import logging
 
-from mtl_tf.config import RunConfig
+from mtl_tf.config import RunConfig, comparable_config
 
 __all__ = [
     "COST_MODEL",
@@ -336,7 +336,8 @@ def _finished_metrics(config: RunConfig) -> dict | None:
     with open(config_path, encoding="utf-8") as f:
         previous = json.load(f)
     # A JSON round trip gives tuples as lists, as the run wrote them.
-    current = json.loads(json.dumps(dataclasses.asdict(config)))
+    current = comparable_config(json.loads(json.dumps(dataclasses.asdict(config))))
+    previous = comparable_config(previous)
     keys = (set(previous) | set(current)) - _PRESENTATION_FIELDS
     if any(previous.get(k) != current.get(k) for k in keys):
         return None

@@ -444,3 +444,28 @@ def test_experiment_paper_tables_exist_and_match_their_tasks():
         for task in table.tasks:
             assert set(table.accuracy[task]) == {"stl", "stvib", "gs", "uwl", "mtvib"}
             assert all(len(v) == 7 for v in table.accuracy[task].values())
+
+
+def test_same_data_dir_spelled_differently_is_the_same_run(tmp_path, monkeypatch):
+    # A run made with an absolute --data_dir is resumed / reused by a rerun that spells the
+    # same directory relatively (the README's ../shared/data), and refused for another one.
+    from mtl_tf.training.run import RunDirConflictError, _config_dict, check_run_dir
+
+    data = tmp_path / "shared" / "data"
+    data.mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.chdir(repo)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    written = RunConfig(data_dir=str(data), output_dir=str(run_dir))
+    (run_dir / "config.json").write_text(json.dumps(_config_dict(written)))
+    (run_dir / "metrics.json").write_text(json.dumps({"accuracy": {"t": 0.5}}))
+    relative = dataclasses.replace(written, data_dir="../shared/data")
+    check_run_dir(str(run_dir), relative)  # no error
+    assert experiments._finished_metrics(relative) == {"accuracy": {"t": 0.5}}
+    moved = dataclasses.replace(written, data_dir="../other")
+    with pytest.raises(RunDirConflictError, match="data_dir"):
+        check_run_dir(str(run_dir), moved)
+    assert experiments._finished_metrics(moved) is None

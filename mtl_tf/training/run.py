@@ -38,7 +38,7 @@ import tensorflow as tf
 from absl import logging
 
 from mtl_tf import methods as methods_lib
-from mtl_tf.config import RunConfig
+from mtl_tf.config import RunConfig, comparable_config
 from mtl_tf.evaluation import metrics as metrics_lib
 from mtl_tf.evaluation import report
 from mtl_tf.io_utils import atomic_write_json, atomic_write_text
@@ -198,7 +198,7 @@ def check_run_dir(run_dir: str, config: RunConfig) -> None:
         return
     with open(path, encoding="utf-8") as f:
         previous = json.load(f)
-    current = _config_dict(config)
+    previous, current = comparable_config(previous), comparable_config(_config_dict(config))
     diffs = sorted(
         k
         for k in set(previous) | set(current)
