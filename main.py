@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
 
 
 def _experiment(config, name: str, report_dir: str, methods: tuple[str, ...] = ()) -> None:
-    from mtl_tf.data.datasets import load_dataset
+    from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.evaluation import reports
     from mtl_tf.experiments import run_experiment
     from mtl_tf.export.runs import restore_run
@@ -87,10 +87,7 @@ def _experiment(config, name: str, report_dir: str, methods: tuple[str, ...] = (
     ran = list(result["metrics"])
     method = "mtvib" if "mtvib" in ran else ran[0]
     run_config, _, _, restored = restore_run(os.path.join(report_dir, "runs", method))
-    data = load_dataset(run_config.dataset, data_dir=run_config.data_dir,
-                        data_source=run_config.data_source,
-                        train_size=run_config.train_size, test_size=run_config.test_size,
-                        seed=run_config.seed, val_size=run_config.val_size)
+    data = load_run_dataset(run_config)
     plan, trainer, _ = restored[0]
     images, labels = _first_test_images(data, plan.task_indices, 8)
     reports.plot_adversarial_examples(

@@ -36,7 +36,7 @@ _METHODS = flags.DEFINE_list("methods", ["stl", "gs", "uwl", "mtvib"],
 
 def main(argv: list[str]) -> int:
     del argv
-    from mtl_tf.data.datasets import load_dataset
+    from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.data.pipeline import split_dataset
     from mtl_tf.evaluation.attacks import eta_key, fgsm_evaluate
     from mtl_tf.export.runs import restore_run
@@ -47,10 +47,7 @@ def main(argv: list[str]) -> int:
     for method in _METHODS.value:
         run_dir = os.path.join(_REPORT_DIR.value, "runs", method)
         config, metrics, _, restored = restore_run(run_dir)
-        data = load_dataset(config.dataset, data_dir=config.data_dir,
-                            data_source=config.data_source, train_size=config.train_size,
-                            test_size=config.test_size, seed=config.seed,
-                            val_size=config.val_size)
+        data = load_run_dataset(config)
         etas = [float(e) for e in config.etas]
         etas_seen = etas_seen or etas
         summed = metrics["robustness"]["accuracy"]

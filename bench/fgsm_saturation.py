@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     import tensorflow as tf
 
     from mtl_tf.config import RunConfig
-    from mtl_tf.data.datasets import load_dataset
+    from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.data.pipeline import split_dataset
     from mtl_tf.export.runs import restore_run
     from mtl_tf.training import run as run_lib
@@ -109,10 +109,7 @@ def main(argv: list[str]) -> int:
         metrics = run_lib.run(dataclasses.replace(base, epochs=epochs))
         config, _, _, restored = restore_run(_OUTPUT_DIR.value)
         plan, trainer, _ = restored[0]
-        data = load_dataset(config.dataset, data_dir=config.data_dir,
-                            data_source=config.data_source, train_size=config.train_size,
-                            test_size=config.test_size, seed=config.seed,
-                            val_size=config.val_size)
+        data = load_run_dataset(config)
         tasks = [data.task_names[k] for k in plan.task_indices]
         attacks = _attack_functions(trainer, tasks)
         results = {}

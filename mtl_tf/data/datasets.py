@@ -38,7 +38,7 @@ from mtl_tf.data.multi_mnist import make_multi_pairs
 from mtl_tf.data.multitask import MultiTaskData
 from mtl_tf.data.sources import SOURCES, SourceData, load_source
 
-__all__ = ["DATASETS", "MultiTaskData", "load_dataset"]
+__all__ = ["DATASETS", "MultiTaskData", "load_dataset", "load_run_dataset"]
 
 DATASETS = ("multi_mnist", "multi_fashion", "multi_fashion_mnist", "mtfl")
 
@@ -200,3 +200,11 @@ def load_dataset(
         val_images=val_images,
         val_labels=val_labels,
     )
+
+
+def load_run_dataset(config) -> MultiTaskData | MtflData:
+    """The data set a `RunConfig` trains and tests on (its dataset, data_dir, data_source,
+    sizes and seed): the same pairs as the run itself, for restoring or re-scoring it."""
+    return load_dataset(config.dataset, data_dir=config.data_dir,
+                        data_source=config.data_source, train_size=config.train_size,
+                        test_size=config.test_size, seed=config.seed, val_size=config.val_size)

@@ -28,7 +28,7 @@ def evaluate_run(run_dir: str, eval_config: RunConfig) -> dict:
     The test pairs are regenerated from the run's own data settings and seed (the same
     pairs it was scored on); the attack settings come from `eval_config`.
     """
-    from mtl_tf.data.datasets import load_dataset
+    from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.data.pipeline import split_dataset
     from mtl_tf.evaluation import metrics as metrics_lib
     from mtl_tf.export.runs import restore_run
@@ -39,9 +39,8 @@ def evaluate_run(run_dir: str, eval_config: RunConfig) -> dict:
     config = dataclasses.replace(
         config, **{f: getattr(eval_config, f) for f in EVAL_FIELDS})
     spec = get_method(config.method)
-    data = load_dataset(config.dataset, data_dir=config.data_dir or eval_config.data_dir,
-                        data_source=config.data_source, train_size=config.train_size,
-                        test_size=config.test_size, seed=config.seed, val_size=config.val_size)
+    data = load_run_dataset(
+        dataclasses.replace(config, data_dir=config.data_dir or eval_config.data_dir))
     logits_by_task: dict[str, np.ndarray] = {}
     for (plan, trainer, model_dir), entry in zip(restored, metrics["models"], strict=True):
         tasks = [data.task_names[k] for k in plan.task_indices]

@@ -473,17 +473,9 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
         raise ValueError("--grid_points needs validation pairs: pass --val_size > 0")
 
     if data is None:
-        from mtl_tf.data.datasets import load_dataset
+        from mtl_tf.data.datasets import load_run_dataset
 
-        data = load_dataset(
-            config.dataset,
-            data_dir=config.data_dir,
-            data_source=config.data_source,
-            train_size=config.train_size,
-            test_size=config.test_size,
-            seed=config.seed,
-            val_size=config.val_size,
-        )
+        data = load_run_dataset(config)
     if config.grid_points:
         from mtl_tf.training.grid_search import grid_weight_vectors
 
