@@ -68,19 +68,24 @@ def _common_methods(seed_reports: Sequence[Report], methods: Sequence[str] | Non
     return common
 
 
-def _cell(report: Report, method: str, label: str, task: str | None, eta: str) -> float | None:
-    for column in reports._columns({method: report[method]}):
-        if column.label == label:
-            value = (reports._joint_accuracy(column, eta) if task is None
-                     else reports._task_accuracy(column, task, eta))
-            return value
-    return None
+def _column_index(seed_reports: Sequence[Report], methods: Sequence[str]) -> list[dict]:
+    """Per report, {(method, column label): column}, built once (Pareto MTL: one column per
+    preference)."""
+    return [{(m, c.label): c for m in methods for c in reports._columns({m: r[m]})}
+            for r in seed_reports]
 
 
-def _labels(seed_reports: Sequence[Report], method: str) -> list[str]:
-    # Columns present in every seed's report (Pareto MTL: one per preference).
-    per_seed = [[c.label for c in reports._columns({method: r[method]})] for r in seed_reports]
-    return [label for label in per_seed[0] if all(label in s for s in per_seed[1:])]
+def _value(column, task: str | None, eta: str) -> float | None:
+    if column is None:
+        return None
+    return (reports._joint_accuracy(column, eta) if task is None
+            else reports._task_accuracy(column, task, eta))
+
+
+def _labels(index: Sequence[dict], method: str) -> list[str]:
+    # Columns present in every seed's report, in the first report's order.
+    first = [label for (m, label) in index[0] if m == method]
+    return [label for label in first if all((method, label) in i for i in index[1:])]
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
@@ -112,15 +117,14 @@ def accuracy_table(
     """
     methods = _common_methods(seed_reports, methods)
     tasks = reports._tasks(seed_reports[0])
-    columns = [(m, label) for m in methods for label in _labels(seed_reports, m)]
-    all_columns = reports._columns({m: seed_reports[0][m] for m in methods})
-    etas = reports._etas(all_columns)
+    index = _column_index(seed_reports, methods)
+    columns = [(m, label) for m in methods for label in _labels(index, m)]
+    etas = reports._etas(list(index[0].values()))
     header = ["task", "eta"] + [label for _, label in columns]
     rows = []
     for task in [*tasks, None]:
         for eta in etas:
-            cells = [_fmt([_cell(r, m, label, task, eta) for r in seed_reports])
-                     for m, label in columns]
+            cells = [_fmt([_value(i[key], task, eta) for i in index]) for key in columns]
             rows.append([task or "joint", eta, *cells])
     return header, rows
 
@@ -140,11 +144,12 @@ def paired_differences(
     for a, b in pairs:
         _common_methods(seed_reports, [a, b])
     tasks = reports._tasks(seed_reports[0])
-    all_columns = reports._columns(seed_reports[0])
-    etas = reports._etas(all_columns)
+    etas = reports._etas(reports._columns(seed_reports[0]))
+    paired = sorted({m for pair in pairs for m in pair})
+    index = _column_index(seed_reports, paired)
     labels = {}
-    for method in {m for pair in pairs for m in pair}:
-        found = _labels(seed_reports, method)
+    for method in paired:
+        found = _labels(index, method)
         if len(found) != 1:
             raise ValueError(f"{method} has {len(found)} models per run; paired differences "
                              "need one (compare single-model methods)")
@@ -157,8 +162,9 @@ def paired_differences(
             cells = []
             for a, b in pairs:
                 diffs = []
-                for r in seed_reports:
-                    va, vb = (_cell(r, a, labels[a], task, eta), _cell(r, b, labels[b], task, eta))
+                for i in index:
+                    va = _value(i[(a, labels[a])], task, eta)
+                    vb = _value(i[(b, labels[b])], task, eta)
                     if va is None or vb is None:
                         break
                     diffs.append(100.0 * (va - vb))
