@@ -109,3 +109,20 @@ def test_keras_train_steps_lower_both_task_losses(tiny_data, grad_wrt):
         assert last[f"{task}_loss"] < 0.9 * first[f"{task}_loss"], (task, first, last)
     weights = np.array([last["top_left_weight"], last["bottom_right_weight"]])
     assert np.all(weights >= 0.0) and abs(weights.sum() - 1.0) < 1e-5
+
+
+@pytest.mark.parametrize("grad_wrt", ["params", "representation"])
+def test_dominated_task_gets_the_reference_floor_not_zero(grad_wrt):
+    """Two tasks, g1 = 2 g2: the exact min-norm weights are (0, 1); MGDA gives (0.001, 0.999)
+    as Sener & Koltun's solver, so the dominated task's head still trains this step."""
+    rng = np.random.default_rng(8)
+    g2 = rng.normal(size=12)
+    grads = np.stack([2.0 * g2, g2])
+    w = _weights(MGDAWeighting(2, grad_wrt=grad_wrt), np.array([1.0, 1.0]), grads)
+    np.testing.assert_allclose(w, [0.001, 0.999], rtol=1e-6)
+    # Normalisation changes the Gram matrix, not the clamp: with l2 the two normalised
+    # gradients coincide (every weight optimal) and the symmetric 0.5 is returned.
+    w = _weights(MGDAWeighting(2, normalization="l2"), np.array([1.0, 1.0]), grads)
+    np.testing.assert_allclose(w, [0.5, 0.5], atol=1e-6)
+    # The combined direction still descends for both tasks.
+    assert np.all(grads @ (w @ grads) > 0.0)

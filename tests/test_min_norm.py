@@ -51,8 +51,23 @@ def assert_on_simplex(w: np.ndarray) -> None:
 # --- two vectors: closed form -------------------------------------------------------------
 
 
-def closed_form(g1: np.ndarray, g2: np.ndarray) -> float:
+def exact_gamma(g1: np.ndarray, g2: np.ndarray) -> float:
+    """The unclamped minimiser of ||gamma g1 + (1 - gamma) g2||^2 over [0, 1]."""
     return float(np.clip((g2 - g1) @ g2 / np.sum((g1 - g2) ** 2), 0.0, 1.0))
+
+
+def closed_form(g1: np.ndarray, g2: np.ndarray) -> float:
+    """What `min_norm_2` promises: the exact gamma clamped to [0.001, 0.999]."""
+    return float(np.clip(exact_gamma(g1, g2), 0.001, 0.999))
+
+
+def reference_gamma(v1v1: float, v1v2: float, v2v2: float) -> float:
+    """Sener & Koltun's `MinNormSolver._min_norm_element_from2` (also Pareto MTL's), in numpy."""
+    if v1v2 >= v1v1:
+        return 0.999
+    if v1v2 >= v2v2:
+        return 0.001
+    return -1.0 * ((v1v2 - v2v2) / (v1v1 + v2v2 - 2 * v1v2))
 
 
 @pytest.mark.parametrize(
@@ -60,23 +75,42 @@ def closed_form(g1: np.ndarray, g2: np.ndarray) -> float:
     [
         ([1.0, 0.0], [0.0, 1.0], 0.5),
         ([2.0, 0.0], [-1.0, 1.0], None),  # interior, asymmetric
-        ([1.0, 1.0], [3.0, 3.0], 1.0),  # g1 . g2 >= |g1|^2: g1 alone is the min-norm point
-        ([3.0, 1.0], [0.5, 0.2], 0.0),  # g2 dominated the other way round
+        ([1.0, 1.0], [3.0, 3.0], 0.999),  # g1 . g2 >= |g1|^2: exact 1, clamped as the reference
+        ([3.0, 1.0], [0.5, 0.2], 0.001),  # g2 dominated the other way round: exact 0
+        ([2.0, -4.0, 1.0], [1.0, -2.0, 0.5], 0.001),  # g1 = 2 g2
         ([1.0, -2.0], [1.0, -2.0], 0.5),  # identical: denominator 0, any gamma is optimal
         ([0.0, 0.0], [0.0, 0.0], 0.5),
     ],
 )
-def test_min_norm_2_closed_form(g1: list[float], g2: list[float], expected: float | None) -> None:
+def test_min_norm_2_is_the_reference_clamped_closed_form(
+    g1: list[float], g2: list[float], expected: float | None
+) -> None:
     a, b = np.array(g1), np.array(g2)
     gamma = float(min_norm_2(tf.constant(a @ a), tf.constant(a @ b), tf.constant(b @ b)))
     if expected is None:
         expected = closed_form(a, b)
     assert gamma == pytest.approx(expected, abs=1e-12)
-    # And it is the true minimiser over the segment (brute force on a fine grid).
+    # The reference solvers' routine gives the same, except for coincident vectors, where
+    # every gamma is optimal and it returns 0.999 only because of its test order.
+    if not np.array_equal(a, b):
+        assert gamma == pytest.approx(reference_gamma(a @ a, a @ b, b @ b), abs=1e-12)
+    # And it is the true minimiser over the segment (brute force on a fine grid), clamped.
     grid = np.linspace(0.0, 1.0, 10001)
     norms = np.sum((grid[:, None] * a + (1 - grid[:, None]) * b) ** 2, axis=1)
     mixed = gamma * a + (1.0 - gamma) * b
-    assert mixed @ mixed <= norms.min() + 1e-9
+    if not np.array_equal(a, b):
+        assert gamma == pytest.approx(np.clip(grid[np.argmin(norms)], 0.001, 0.999), abs=1e-4)
+    assert mixed @ mixed <= norms.min() + 2e-3 * max(a @ a, b @ b) + 1e-12
+
+
+def test_min_norm_2_floor_holds_where_the_reference_rounds_to_one() -> None:
+    """A nearly dominated pair: the reference's unclamped interior formula rounds to exactly
+    1.0, i.e. weight 0 for task 2; the clamp keeps 0.001 (the documented deviation)."""
+    v1v1, v1v2, v2v2 = 1.0, np.nextafter(1.0, 0.0), 4.0
+    assert v1v2 < v1v1 and v1v2 < v2v2  # the reference's interior branch
+    assert reference_gamma(v1v1, v1v2, v2v2) == 1.0
+    entries = [tf.constant(v, tf.float64) for v in (v1v1, v1v2, v2v2)]
+    assert float(min_norm_2(*entries)) == 0.999
 
 
 @pytest.mark.parametrize("method", ("active_set", "pgd", "frank_wolfe"))
@@ -85,10 +119,43 @@ def test_two_and_one_vectors_exact(method: str) -> None:
     gram = np.array([[a @ a, a @ b], [a @ b, b @ b]], np.float32)
     w, k = min_norm_element(tf.constant(gram), method=method)
     np.testing.assert_allclose(w.numpy(), [closed_form(a, b), 1 - closed_form(a, b)], atol=1e-6)
+    assert 0.001 < closed_form(a, b) < 0.999  # interior: the clamp is not involved here
     assert int(k) == 0 and w.dtype == tf.float32
     w, k = min_norm_element(tf.constant([[4.0]]), method=method)
     np.testing.assert_array_equal(w.numpy(), [1.0])
     assert int(k) == 0
+
+
+@pytest.mark.parametrize("dominated", ["second", "first"])
+def test_dominated_task_keeps_weight_0001_not_0(dominated: str, solvers: dict) -> None:
+    """The two-task path used in training (MGDA, Pareto MTL without active constraints) gives
+    a dominated task 0.001, as the reference solvers, never 0: its head keeps training."""
+    g2 = np.array([0.3, -1.2, 0.7, 2.0])
+    g1 = 2.0 * g2  # g1 . g2 = 2 |g2|^2 > |g2|^2: the exact min-norm point is g2 alone
+    expected = [0.001, 0.999]
+    if dominated == "first":
+        g1, g2, expected = g2, g1, expected[::-1]
+    grads = np.stack([g1, g2])
+    gram = grads @ grads.T
+    assert gram[0, 1] > min(gram[0, 0], gram[1, 1])  # one task really is dominated
+    for dtype in (tf.float32, tf.float64):
+        w, _ = min_norm_element(tf.constant(gram, dtype))
+        np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+    w, _ = solvers["active_set"](tf.constant(gram, tf.float32))  # dynamic n, compiled
+    np.testing.assert_allclose(w.numpy(), expected, rtol=1e-6)
+    assert np.all(w.numpy() > 0.0) and w.numpy().sum() == pytest.approx(1.0)
+    # The exact answer is a vertex, so the clamp is the only reason the weight is not 0.
+    assert exact_min_norm(gram)[1].min() == 0.0
+
+
+@pytest.mark.parametrize("method", ACCURATE_METHODS)
+def test_more_than_two_tasks_stay_exact(method: str) -> None:
+    """n > 2 is solved exactly (the best pair that starts the solver is not clamped): a
+    dominated third gradient gets exactly 0, as with the reference's projected gradient."""
+    g = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0]])  # g3 = 2 g1 adds nothing
+    w, _ = min_norm_element(tf.constant(g @ g.T, tf.float64), method=method)
+    np.testing.assert_allclose(w.numpy(), [0.5, 0.5, 0.0], atol=1e-12)
+    assert w.numpy()[2] == 0.0
 
 
 # --- n > 2 against the exact enumeration ---------------------------------------------------

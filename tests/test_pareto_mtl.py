@@ -33,7 +33,15 @@ def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True
         return np.zeros(m), active  # no feasible-start step (the reference returns zeros)
     rows = a[active] if phase == "init" else np.concatenate([np.eye(m), a[active]])
     vectors = rows @ grads
-    alpha = rows.T @ exact_min_norm(vectors @ vectors.T)[1]
+    gram = vectors @ vectors.T
+    if len(rows) == 2:
+        # Two vectors: the reference solvers' closed form, gamma clamped to [0.001, 0.999].
+        denom = gram[0, 0] + gram[1, 1] - 2.0 * gram[0, 1]
+        gamma = 0.5 if denom <= 0 else np.clip((gram[1, 1] - gram[0, 1]) / denom, 0.001, 0.999)
+        weights = np.array([gamma, 1.0 - gamma])
+    else:
+        weights = exact_min_norm(gram)[1]
+    alpha = rows.T @ weights
     if phase == "main" and rescale:
         alpha = alpha * m / np.abs(alpha).sum()
     return alpha, active

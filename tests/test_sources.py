@@ -61,6 +61,23 @@ def test_missing_dir_message(tmp_path):
     assert "train-images-idx3-ubyte" in message and "t10k-labels-idx1-ubyte" in message
 
 
+@pytest.mark.parametrize("data_source", ["dir", "auto"])
+def test_data_dir_that_is_a_file_says_so_and_names_the_folder(tmp_path, data_source):
+    """--data_dir pointing at one of the IDX files: not "does not exist" (it does), but
+    that it is a file, with the folder to pass instead."""
+    _write_source(tmp_path / "mnist")
+    path = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
+    with pytest.raises(NotADirectoryError) as info:
+        load_source("mnist", data_dir=str(path), data_source=data_source)
+    message = str(info.value)
+    assert f"--data_dir {path} is a file, not a folder" in message
+    assert "does not exist" not in message
+    assert f"--data_dir={tmp_path / 'mnist'}" in message
+    # The folder it names really is the fix.
+    fixed = load_source("mnist", data_dir=str(tmp_path / "mnist"), data_source=data_source)
+    assert fixed.train_images.shape == (40, 28, 28)
+
+
 def test_incomplete_dir_names_missing_files(tmp_path):
     _write_source(tmp_path / "mnist")
     os.remove(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz")

@@ -194,7 +194,7 @@ def test_incomplete_checkpoint_is_a_clear_error(tmp_path):
     not half-restored (the rest would silently keep its initial values)."""
     import tensorflow as tf
 
-    from mtl_tf.training.run import restore_checkpoint
+    from mtl_tf.training.checkpoints import restore_checkpoint
 
     trainer = _trainer(FixedWeighting(2), backbone="lenet")
     trainer(tf.zeros((1, 36, 36, 1)))
@@ -204,3 +204,89 @@ def test_incomplete_checkpoint_is_a_clear_error(tmp_path):
     fresh(tf.zeros((1, 36, 36, 1)))
     with pytest.raises(ValueError, match="does not hold every variable of this model"):
         restore_checkpoint(tf.train.Checkpoint(model=fresh), path)
+
+
+# ---------------------------------------------------------------- GradNorm's shared layer
+
+
+@pytest.mark.parametrize("backbone, encoder, expected", [
+    # Deterministic encoders: their last Dense, as before.
+    ("small_alexnet", "deterministic", "fc1_384/kernel"),
+    ("lenet", "deterministic", "fc1_50/kernel"),
+    # VIB: the last FC before the bottleneck (MTVIB Table I(d): the third FC 1024), not the
+    # bottleneck's mean layer "vib/vib_mean/kernel", one of its two parallel heads.
+    ("small_alexnet", "vib", "fc3_1024/kernel"),
+    ("lenet", "vib", "fc1_50/kernel"),
+])
+def test_last_shared_kernel_is_the_layer_every_task_goes_through(backbone, encoder, expected):
+    trainer = _trainer(build_weighting("gradnorm", 2, RunConfig()), backbone=backbone,
+                       encoder=encoder)
+    kernel = trainer.last_shared_kernel()
+    assert kernel.path == expected
+    assert any(kernel is v for v in trainer.encoder.trainable_variables)
+    if encoder == "vib":
+        bottleneck = trainer.encoder.get_layer("vib")
+        assert not any(kernel is v for v in bottleneck.trainable_variables)
+        # It is the input width of both parallel posterior layers.
+        assert kernel.shape[-1] == bottleneck.mean_dense.kernel.shape[0]
+
+
+def test_last_shared_kernel_skips_parallel_top_level_branches():
+    """An encoder whose mean / log-variance are two top-level Dense layers: the rule picks
+    the trunk feeding both, not the last-built branch; no shared Dense at all is an error."""
+    image = keras.Input((36, 36, 1), name="image")
+    trunk = keras.layers.Dense(8, name="trunk")(keras.layers.Flatten()(image))
+    mean = keras.layers.Dense(4, name="mean")(trunk)
+    log_var = keras.layers.Dense(4, name="log_var")(trunk)
+    z = keras.layers.Add()([mean, log_var])
+    encoder = keras.Model(image, {"z": z, "mean": mean, "log_var": log_var})
+    heads = {t: keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)], name=f"head_{t}")
+             for t in ("top_left", "bottom_right")}
+    trainer = MultiTaskTrainer(encoder, heads, FixedWeighting(2))
+    assert trainer.last_shared_kernel().path == "trunk/kernel"
+
+    no_dense = keras.Model(image, {"z": keras.layers.Flatten()(image)})
+    heads = {t: keras.Sequential([keras.Input((1296,)), keras.layers.Dense(10)])
+             for t in ("top_left", "bottom_right")}
+    with pytest.raises(ValueError, match="no top-level Dense layer"):
+        MultiTaskTrainer(no_dense, heads, FixedWeighting(2)).last_shared_kernel()
+
+
+def test_gradnorm_step_on_the_vib_encoder_uses_the_last_shared_layer(tiny_data):
+    """A real GradNorm step with MTVIB's encoder (--method=gradnorm --encoder=vib): it runs,
+    and the gradient norms GradNorm receives are those at fc3_1024, recomputed here."""
+    from mtl_tf.weighting.gradnorm import GradNormWeighting
+
+    class Recording(GradNormWeighting):
+        def build(self, input_shape):
+            super().build(input_shape)
+            self.seen = self.add_weight(shape=(2,), initializer="zeros", trainable=False,
+                                        name="seen")
+
+        def compute_weights(self, task_losses, gram=None):
+            self.seen.assign(tf.linalg.diag_part(tf.cast(gram, tf.float32)))
+            return super().compute_weights(task_losses, gram)
+
+    trainer = _trainer(Recording(2), encoder="vib")
+    images, labels = next(iter(_ds(tiny_data, batch=16)))
+    trainer(images)  # build
+    kernel = trainer.encoder.get_layer("fc3_1024").kernel
+    noise = trainer.encoder.get_layer("vib").seed_generator.state
+    state = noise.numpy()
+    # The same forward pass the step takes (training mode: batch statistics, the same
+    # latent noise, restored afterwards), and each task's gradient at fc3_1024's kernel.
+    with tf.GradientTape(persistent=True) as tape:
+        logits = trainer(images, training=True)
+        losses = [tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            labels[t], logits[t], from_logits=True)) for t in trainer.task_names]
+    expected = [float(tf.reduce_sum(tape.gradient(loss, kernel) ** 2)) for loss in losses]
+    noise.assign(state)
+
+    logs = trainer.train_on_batch(images, labels, return_dict=True)
+    np.testing.assert_allclose(trainer.weighting.seen.numpy(), expected, rtol=1e-4)
+    assert all(np.isfinite(v) for v in logs.values())
+    weights = trainer.weighting.task_weights.numpy()  # after GradNorm's own update
+    assert weights.sum() == pytest.approx(2.0) and np.all(weights > 0.0)
+    assert not np.allclose(weights, 1.0)  # the norms moved them
+    logs = trainer.train_on_batch(images, labels, return_dict=True)
+    assert logs["top_left_weight"] + logs["bottom_right_weight"] == pytest.approx(2.0)

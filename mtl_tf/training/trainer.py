@@ -306,15 +306,43 @@ class MultiTaskTrainer(keras.Model):
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def last_shared_kernel(self) -> tf.Variable:
-        """The kernel of the encoder's last Dense layer (GradNorm's "W")."""
-        kernels = [
-            layer.kernel
-            for layer in self.encoder._flatten_layers(include_self=False)
-            if isinstance(layer, keras.layers.Dense)
-        ]
-        if not kernels:
-            raise ValueError("the encoder has no Dense layer to take GradNorm's norms at")
-        return kernels[-1]
+        """The kernel W of the last layer shared by every task, where GradNorm takes its norms.
+
+        GradNorm (Chen et al. 2018, Sec. 3.1) measures G_W^(i) = ||grad_W w_i L_i|| on a
+        subset W of the weights, "generally chosen as the last shared layer of weights": the
+        layer whose output feeds every task. Here that is the last
+        Dense layer of the encoder (in its topological order, `encoder.layers`) from whose
+        output alone every encoder output can be computed: every task's gradient flows
+        through it. Deterministic encoders: their last Dense (FC 384 of MTVIB Table I(b),
+        FC 50 of LeNet). VIB encoder: the last FC 1024 before the bottleneck (Table I(d));
+        not the bottleneck's mean layer, one of two parallel layers (mean / log-variance)
+        that each carry only part of the gradient, and which, being inside the
+        `VariationalBottleneck` layer, is not a top-level layer at all.
+
+        Returns:
+            The layer's kernel variable.
+
+        Raises:
+            ValueError: if no top-level Dense layer of the encoder feeds all its outputs.
+        """
+        outputs = self.encoder.output
+        for layer in reversed(self.encoder.layers):
+            if not isinstance(layer, keras.layers.Dense):
+                continue
+            # Public-API dependency test: a graph from this layer's output to every encoder
+            # output builds only if nothing else (a parallel branch, the image itself) feeds
+            # them. Symbolic only (KerasTensors): no ops or variables are created.
+            try:
+                keras.Function(layer.output, outputs)
+            except (ValueError, AttributeError):
+                # Not connected alone (a parallel branch), or a layer called more than once,
+                # whose `output` is ambiguous: not a single shared layer.
+                continue
+            return layer.kernel
+        raise ValueError(
+            f"encoder {self.encoder.name!r} has no top-level Dense layer through which all its "
+            "outputs pass, so GradNorm has no last shared layer to take its norms at"
+        )
 
     # ------------------------------------------------------------------ evaluation
     def test_step(self, data):

@@ -1,7 +1,9 @@
 """GradNorm (Chen et al., ICML 2018): balance tasks by their gradient magnitudes.
 
 With G_k = w_k ||grad_W L_k|| the weighted gradient norm of task k at the last shared
-layer W, mean norm G_bar, and relative inverse training rate
+layer W (the trainer's `last_shared_kernel`: the encoder's last Dense through which every
+task's gradient flows -- for the VIB encoder the last FC 1024 before the bottleneck, not
+its mean layer), mean norm G_bar, and relative inverse training rate
 r_k = (L_k / L_k(0)) / mean_j(L_j / L_j(0)), GradNorm moves the weights to reduce
 
     L_grad = sum_k | G_k - G_bar * r_k^alpha |

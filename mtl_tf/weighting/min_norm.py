@@ -9,6 +9,11 @@ works on M only, so the cost of a solve does not depend on the number of paramet
 pure TensorFlow (`tf.while_loop`, `tf.cond`) so it can run inside a `tf.function`-compiled
 `train_step` with no Python work per step, for a static or dynamic n.
 
+Two vectors (the two-task case of MGDA and of Pareto MTL without active constraints) use
+the closed form of the reference solvers, `min_norm_2`: gamma clamped to [0.001, 0.999], so
+no task is ever given exactly zero weight. For n > 2 the exact minimiser is computed (a
+dominated task may get exactly 0, as with the reference's projected-gradient solver).
+
 Three solvers are provided for n > 2, all starting from the best pair of vertices:
 
 * ``"active_set"`` (default): Lawson-Hanson NNLS active set on Q = M + 1 1^T (the min-norm
@@ -43,14 +48,32 @@ _DTYPE = tf.float64
 _KKT_TOL = 1e-12
 
 
-def min_norm_2(m11: tf.Tensor, m12: tf.Tensor, m22: tf.Tensor) -> tf.Tensor:
-    """Closed-form min-norm point on the segment between two vectors, from their Gram entries.
+# The reference solvers (Sener & Koltun's `MinNormSolver._min_norm_element_from2`, copied
+# unchanged into Pareto MTL's code) never give a task exactly zero weight: where one vector
+# dominates the segment they return gamma = 0.999 or 0.001 instead of 1 or 0.
+GAMMA_MIN = 0.001
+GAMMA_MAX = 0.999
 
-    Solves min_{gamma in [0, 1]} || gamma g1 + (1 - gamma) g2 ||^2 (Sener & Koltun 2018, Alg. 1)
-    as gamma = clip(((g2 - g1) . g2) / ||g1 - g2||^2, 0, 1) with ``m11 = g1.g1``,
-    ``m12 = g1.g2`` and ``m22 = g2.g2``. When g1 == g2 (zero denominator) every gamma is
-    optimal and 0.5 is returned. Unlike the reference, gamma is not clamped to
-    [0.001, 0.999]: a dominated vector gets exactly zero weight.
+
+def min_norm_2(m11: tf.Tensor, m12: tf.Tensor, m22: tf.Tensor) -> tf.Tensor:
+    """Two-task min-norm weight, clamped to [0.001, 0.999] as the reference solvers do.
+
+    Solves min_{gamma in [0, 1]} || gamma g1 + (1 - gamma) g2 ||^2 (Sener & Koltun 2018,
+    Alg. 1; Pareto MTL eq. 14 with no active constraint) from ``m11 = g1.g1``,
+    ``m12 = g1.g2`` and ``m22 = g2.g2``:
+
+        gamma = clip(((g2 - g1) . g2) / ||g1 - g2||^2, 0.001, 0.999).
+
+    As in the reference, a dominated task keeps weight 0.001 instead of 0: if
+    g1 . g2 >= ||g1||^2 (g1 alone is the min-norm point) gamma = 0.999, if
+    g1 . g2 >= ||g2||^2 gamma = 0.001. The trainer scales each task's head gradient by its
+    weight, so an exact 0 would freeze that head for the step; the clamp costs at most a
+    0.001 step along the segment. Where the reference's branch code differs: (a) it returns
+    an interior optimum unclamped, so for a nearly dominated pair (exact gamma in
+    (0.999, 1) or (0, 0.001)) it gives that value, and in floating point it can round to
+    exactly 1 or 0 -- the clip makes 0.001 a real floor and keeps gamma monotone in the
+    data; (b) for g1 == g2 (every gamma optimal) it returns 0.999 only because of its test
+    order, we return the symmetric 0.5.
 
     Args:
         m11: Squared norm of g1 (any float dtype; broadcasts elementwise).
@@ -58,14 +81,22 @@ def min_norm_2(m11: tf.Tensor, m12: tf.Tensor, m22: tf.Tensor) -> tf.Tensor:
         m22: Squared norm of g2.
 
     Returns:
-        gamma, the weight of g1 (g2 gets 1 - gamma), with the broadcast shape and dtype of
-        the inputs.
+        gamma in [0.001, 0.999], the weight of g1 (g2 gets 1 - gamma), with the broadcast
+        shape and dtype of the inputs.
     """
-    return _min_norm_2(m11, m12, m22, degenerate=0.5)
+    gamma = _exact_min_norm_2(m11, m12, m22, degenerate=0.5)
+    return tf.clip_by_value(gamma, GAMMA_MIN, GAMMA_MAX)
 
 
-def _min_norm_2(m11: tf.Tensor, m12: tf.Tensor, m22: tf.Tensor, degenerate: float) -> tf.Tensor:
-    """`min_norm_2` returning `degenerate` where the two vectors coincide."""
+def _exact_min_norm_2(
+    m11: tf.Tensor, m12: tf.Tensor, m22: tf.Tensor, degenerate: float
+) -> tf.Tensor:
+    """Exact minimiser clip(((g2 - g1) . g2) / ||g1 - g2||^2, 0, 1) over the segment.
+
+    Unlike `min_norm_2`, a dominated vector gets exactly 0. Used where gamma is a step or a
+    starting point inside an iterative solver rather than a final task weight (`_best_pair`,
+    the Frank-Wolfe line search). Returns `degenerate` where the two vectors coincide.
+    """
     m11 = tf.convert_to_tensor(m11)
     m12 = tf.convert_to_tensor(m12, dtype=m11.dtype)
     m22 = tf.convert_to_tensor(m22, dtype=m11.dtype)
@@ -85,11 +116,23 @@ def _quad(gram: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
 
 
 def _best_pair(gram: tf.Tensor) -> tf.Tensor:
-    """Weights of the min-norm point over all segments [g_i, g_j], i != j (needs n >= 2)."""
+    """Weights of the min-norm point over all segments [g_i, g_j], i != j (needs n >= 2).
+
+    The starting point of the iterative solvers for n > 2. The pair's gamma is the EXACT
+    one (a dominated vertex gets 0), not the reference's 0.001/0.999 clamp of `min_norm_2`,
+    deliberately: (1) this is only where the iteration starts, and the result for n > 2 is
+    the exact minimiser whatever the start -- with exact zeros for dominated tasks, as the
+    reference's own projected-gradient iterations give too, so clamping here could not keep
+    weights positive anyway; (2) a spurious 0.001 would put the dominated vertex in the
+    active-set solver's initial passive set (one more linear solve to drop it again), and
+    Frank-Wolfe can never drop a vertex once it holds weight, only shrink it; (3) pairs are
+    ranked by their exact cost, as the reference ranks them (its `_min_norm_2d` returns the
+    unclamped endpoint cost with the clamped gamma).
+    """
     n = tf.shape(gram)[0]
     diag = tf.linalg.diag_part(gram)
     di, dj = diag[:, None], diag[None, :]
-    gamma = min_norm_2(di, gram, dj)  # gamma[i, j] is the weight on g_i.
+    gamma = _exact_min_norm_2(di, gram, dj, degenerate=0.5)  # gamma[i, j]: weight on g_i.
     cost = gamma**2 * di + 2.0 * gamma * (1.0 - gamma) * gram + (1.0 - gamma) ** 2 * dj
     inf = tf.constant(float("inf"), _DTYPE)
     cost = tf.where(tf.eye(n, dtype=tf.bool), inf, cost)
@@ -117,9 +160,12 @@ def _frank_wolfe(
     def body(k: tf.Tensor, w: tf.Tensor, done: tf.Tensor):
         mw = tf.linalg.matvec(gram, w)
         t = tf.argmin(mw, output_type=tf.int32)
-        # Coincident points (w already equals e_t in gradient space): stay put (gamma = 1)
-        # rather than move halfway, so a converged iterate is recognised as converged.
-        gamma = _min_norm_2(tf.tensordot(w, mw, 1), mw[t], gram[t, t], degenerate=1.0)
+        # The exact line search, not the reference's clamped `min_norm_2`: here gamma is a
+        # step size, and a forced 0.001 move toward e_t at every step would keep the L1
+        # change above `tol` forever. Coincident points (w already equals e_t in gradient
+        # space): stay put (gamma = 1) rather than move halfway, so a converged iterate is
+        # recognised as converged.
+        gamma = _exact_min_norm_2(tf.tensordot(w, mw, 1), mw[t], gram[t, t], degenerate=1.0)
         new = gamma * w + (1.0 - gamma) * tf.one_hot(t, n, dtype=_DTYPE)
         change = tf.reduce_sum(tf.abs(new - w))
         return k + 1, new, change < tol
@@ -295,9 +341,10 @@ def min_norm_element(
 
     Minimises w^T M w over the simplex (w_i >= 0, sum_i w_i = 1): the common direction of
     MGDA (Sener & Koltun 2018, Alg. 2) and the weights of Pareto MTL's sub-problem
-    (Lin et al. 2019, eq. 14). n = 1 returns [1]; n = 2 uses the closed form exactly
-    (`min_norm_2`, 0 iterations). For n > 2 the solver starts from the best pair of vertices
-    (smallest 2-vector min-norm value) and iterates until converged or `max_iters` iterations
+    (Lin et al. 2019, eq. 14). n = 1 returns [1]; n = 2 uses the reference solvers' closed
+    form (`min_norm_2`, 0 iterations): gamma clamped to [0.001, 0.999], so neither task gets
+    exactly zero weight. For n > 2 the solver starts from the best pair of vertices (smallest
+    exact 2-vector min-norm value) and iterates until converged or `max_iters` iterations
     have run (the count always increments, so the cap always applies). Convergence: for
     ``"pgd"`` and ``"frank_wolfe"`` the L1 change of w between two iterates is below `tol`
     (as in the reference); ``"active_set"`` is finite and stops when the KKT conditions
@@ -318,8 +365,8 @@ def min_norm_element(
             ~1e-3 (relative objective) short of the optimum.
 
     Returns:
-        (weights, iterations): weights [n] on the simplex in the dtype of `gram`, and the
-        number of iterations used as an int32 scalar.
+        (weights, iterations): weights [n] on the simplex in the dtype of `gram` (each in
+        [0.001, 0.999] for n = 2), and the number of iterations used as an int32 scalar.
 
     Raises:
         ValueError: for an unknown `method` or a statically non-square / non-2-D `gram`.

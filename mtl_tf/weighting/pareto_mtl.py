@@ -290,7 +290,18 @@ class ParetoMTLWeighting(Weighting):
         """
         first = tf.argmax(tf.cast(active, tf.int32), output_type=tf.int32)
         rows = tf.where(active, tf.range(self.num_constraints), first)
-        return self._solve(tf.gather(self._a, rows), gram)
+        if self.num_constraints < 3:
+            return self._solve(tf.gather(self._a, rows), gram)
+        # Exactly two active constraints: solve those two alone, so that they get the
+        # reference's two-vector closed form (gamma clamped to [0.001, 0.999]) as in its
+        # find_min_norm_element, instead of the n > 2 solver the copies would send them to.
+        count = tf.reduce_sum(tf.cast(active, tf.int32))
+        pair = tf.math.top_k(tf.cast(active, tf.int32), k=2).indices
+        return tf.cond(
+            tf.equal(count, 2),
+            lambda: self._solve(tf.gather(self._a, pair), gram),
+            lambda: self._solve(tf.gather(self._a, rows), gram),
+        )
 
     def main_weights(self, active: tf.Tensor, gram: tf.Tensor) -> tf.Tensor:
         """Main-phase weights (Pareto MTL eq. 14, 18), float64 [m].
@@ -302,7 +313,16 @@ class ParetoMTLWeighting(Weighting):
         m = self.num_tasks
         constraint_rows = tf.where(active, m + tf.range(self.num_constraints), 0)
         rows = tf.gather(self._b_full, tf.concat([tf.range(m), constraint_rows], 0))
-        alpha = self._solve(rows, gram)
+        if m == 2:
+            # Two tasks and no active constraint: plain two-task MGDA, with the reference's
+            # clamped closed form (the copies would send it to the n > 2 solver).
+            alpha = tf.cond(
+                tf.reduce_any(active),
+                lambda: self._solve(rows, gram),
+                lambda: self._solve(self._b_full[:m], gram),
+            )
+        else:
+            alpha = self._solve(rows, gram)
         if not self.rescale:
             return alpha
         total = tf.reduce_sum(tf.abs(alpha))
