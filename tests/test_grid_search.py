@@ -92,6 +92,32 @@ def test_runs_the_requested_grid(searched):
         assert glob.glob(os.path.join(run_dir, r["directory"], "checkpoints", "ckpt-1.*"))
 
 
+def _last_scalar(event_dir: str, tag: str) -> float:
+    import tensorflow as tf
+
+    values = []
+    for path in sorted(glob.glob(os.path.join(event_dir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                if v.tag == tag:
+                    values.append((event.step, float(tf.make_ndarray(v.tensor))))
+    assert values, f"no {tag} in {event_dir}"
+    return max(values)[1]
+
+
+def test_keras_validation_curves_are_the_held_out_pairs_not_the_test_set(searched):
+    """TensorBoard's validation/ curve of each point is its score on the validation pairs
+    (the number keras-tuner selects on), not on the test set."""
+    _, _, run_dir, results, _ = searched
+    for r in results:
+        curve = _last_scalar(os.path.join(run_dir, r["directory"], "tensorboard", "validation"),
+                             "epoch_joint_accuracy")
+        assert curve == pytest.approx(r["validation"]["joint_accuracy"], abs=1e-6)
+    # The two sets differ enough on this data that the check above can tell them apart.
+    assert any(abs(r["validation"]["joint_accuracy"] - r["joint_accuracy"]) > 1e-3
+               for r in results), results
+
+
 def test_uses_keras_tuner_one_trial_per_point(searched):
     _, _, run_dir, _, _ = searched
     trials = sorted(glob.glob(os.path.join(run_dir, "tuner", "epochs_1", "trial_*")))

@@ -70,11 +70,14 @@ def test_main_end_to_end_writes_metrics_flags_events_checkpoints(tiny_idx_dir, t
     # Learnable generated data: the model must have learned something real.
     assert min(metrics["accuracy"].values()) > 0.3, metrics["accuracy"]
 
-    # TensorBoard: per-task loss, accuracy and weights, for train and validation.
+    # TensorBoard: per-task loss, accuracy and weights for training. No validation curves:
+    # the run has no validation split, and the test set is never used as one.
     train_tags = _scalar_tags(os.path.join(out, "tensorboard", "train"))
     assert {"epoch_top_left_loss", "epoch_bottom_right_accuracy",
             "epoch_top_left_weight"} <= train_tags, train_tags
-    assert "epoch_joint_accuracy" in _scalar_tags(os.path.join(out, "tensorboard", "validation"))
+    assert not os.path.exists(os.path.join(out, "tensorboard", "validation"))
+    assert not any(k.startswith("val_") for k in
+                   json.load(open(os.path.join(out, "last_epoch_logs.json"))))
     checkpoints = glob.glob(os.path.join(out, "checkpoints", "*.index"))
     assert sorted(os.path.basename(p) for p in checkpoints) == ["ckpt-1.index", "ckpt-2.index"]
 

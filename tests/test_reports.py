@@ -449,7 +449,9 @@ def test_experiment_paper_tables_exist_and_match_their_tasks():
 def test_same_data_dir_spelled_differently_is_the_same_run(tmp_path, monkeypatch):
     # A run made with an absolute --data_dir is resumed / reused by a rerun that spells the
     # same directory relatively (the README's ../shared/data), and refused for another one.
-    from mtl_tf.training.run import RunDirConflictError, _config_dict, check_run_dir
+    from mtl_tf.run_dir import RunDirConflictError
+    from mtl_tf.run_dir import config_dict as _config_dict
+    from mtl_tf.training.run import check_run_dir
 
     data = tmp_path / "shared" / "data"
     data.mkdir(parents=True)

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from mtl_tf.config import RunConfig
 from mtl_tf.io_utils import atomic_write_json
+from mtl_tf.run_dir import locked
 
 # Evaluation settings a re-evaluation takes from the caller, not from the run's config.
 EVAL_FIELDS = ("etas", "attack", "eot_samples", "pgd_steps", "pgd_step_size", "batch_size")
@@ -28,14 +29,21 @@ def evaluate_run(run_dir: str, eval_config: RunConfig) -> dict:
     The test pairs are regenerated from the run's own data settings and seed (the same
     pairs it was scored on); the attack settings come from `eval_config`.
     """
+    from mtl_tf.export.runs import restore_run
+
+    restored = restore_run(run_dir)  # first: refuses what is not a finished run
+    with locked(run_dir):  # metrics.json is rewritten: no training may run meanwhile
+        return _evaluate_run(run_dir, eval_config, restored)
+
+
+def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
     from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.data.pipeline import split_dataset
     from mtl_tf.evaluation import metrics as metrics_lib
-    from mtl_tf.export.runs import restore_run
     from mtl_tf.methods import get_method
     from mtl_tf.training import run as run_lib
 
-    config, metrics, _, restored = restore_run(run_dir)
+    config, metrics, _, restored = restored_run
     config = dataclasses.replace(
         config, **{f: getattr(eval_config, f) for f in EVAL_FIELDS})
     spec = get_method(config.method)
@@ -85,14 +93,22 @@ class SavedModelClassifier:
             raise FileNotFoundError(
                 f"--saved_model {path} holds no saved_model.pb; pass a version directory "
                 "such as export/models/<name>/1")
+        if not os.path.isdir(os.path.join(path, "variables")):
+            # Every mtl_tf export has weights; without this check TensorFlow's error is a
+            # hint about `experimental_io_device`.
+            raise FileNotFoundError(
+                f"--saved_model {path} has no variables/ folder (an incomplete copy of an "
+                "export?); copy the whole version directory, saved_model.pb and variables/")
         self._loaded = tf.saved_model.load(path)  # keep alive: its variables die with it
         signature = self._loaded.signatures["serving_default"]
         outputs = set(signature.structured_outputs)
-        missing = [t for t in task_names if f"{t}_probabilities" not in outputs]
-        if missing:
-            raise ValueError(f"--saved_model {path} has no outputs for tasks {missing}; "
-                             f"it serves {sorted(outputs)}")
-        self.task_names = tuple(task_names)
+        # A model may serve a subset of the data set's tasks (an STL/STVIB export serves
+        # one): it is scored on the tasks it serves.
+        served = tuple(t for t in task_names if f"{t}_probabilities" in outputs)
+        if not served:
+            raise ValueError(f"--saved_model {path} serves none of the data set's tasks "
+                             f"{list(task_names)}; its outputs are {sorted(outputs)}")
+        self.task_names = served
         self.encoder = _Identity([None, *input_shape])
         self.heads = {t: _SignatureHead(signature, t) for t in self.task_names}
 
@@ -131,13 +147,13 @@ def evaluate_saved_model(path: str, config: RunConfig) -> dict:
                         train_size=config.train_size, test_size=config.test_size,
                         seed=config.seed)
     model = SavedModelClassifier(path, data.task_names, data.input_shape)
-    indices = list(range(len(data.task_names)))
+    indices = [data.task_names.index(t) for t in model.task_names]
     test_ds = split_dataset(data, "test", indices, config.batch_size, shuffle=False,
                             seed=config.seed)
     summary = metrics_lib.summarize(metrics_lib.predict_logits(model, test_ds),
-                                    data.test_labels, data.task_names)
+                                    data.test_labels[:, indices], model.task_names)
     if config.etas:
         summary["robustness"] = run_lib.evaluate_robustness(config, model, test_ds,
-                                                            data.task_names)
-    return {"saved_model": path, "dataset": data.name, "tasks": list(data.task_names),
+                                                            model.task_names)
+    return {"saved_model": path, "dataset": data.name, "tasks": list(model.task_names),
             "data_origin": data.origin, **summary}

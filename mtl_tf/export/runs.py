@@ -15,7 +15,6 @@ The data set itself is not loaded: the task names and class counts come from the
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import tensorflow as tf
@@ -27,6 +26,8 @@ from mtl_tf.export.saved_model import (
     sanitize_model_name,
     write_models_config,
 )
+from mtl_tf.run_dir import read_json
+from mtl_tf.training.checkpoints import restore_checkpoint
 
 # Input shape (H, W, C) per data set: the MultiMNIST family is a 36x36 grey canvas
 # (`mtl_tf.data.multi_mnist.make_multi_pairs`, canvas_size=36).
@@ -45,11 +46,11 @@ class _DataInfo:
     task_names: tuple[str, ...]
     num_classes: tuple[int, ...]
     input_shape: tuple[int, int, int]
+    num_train: int
 
 
 def _read_json(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path, what="part of a finished run")
 
 
 def _load_run(run_dir: str, input_shape: tuple[int, int, int] | None):
@@ -84,6 +85,7 @@ def _load_run(run_dir: str, input_shape: tuple[int, int, int] | None):
         task_names=tuple(metrics["tasks"]),
         num_classes=tuple(int(c) for c in metrics["num_classes"]),
         input_shape=tuple(int(d) for d in shape),  # type: ignore[arg-type]
+        num_train=int(metrics["train_size"]),
     )
     return config, metrics, data
 
@@ -97,9 +99,18 @@ def _restore_latest(trainer, model_dir: str) -> None:
         )
     # Only the model: the optimizer and epoch counter are in the checkpoint too but not
     # needed for serving (partial), while every model variable must be restored.
-    from mtl_tf.training.run import restore_checkpoint
-
-    restore_checkpoint(tf.train.Checkpoint(model=trainer), latest, partial=True)
+    try:
+        restore_checkpoint(tf.train.Checkpoint(model=trainer), latest, partial=True)
+    except (tf.errors.OpError, IndexError) as e:
+        # Serving an older epoch than metrics.json describes would be wrong: say what is
+        # damaged; rerunning the training command falls back to the newest intact
+        # checkpoint and retrains the lost epochs.
+        text = (getattr(e, "message", None) or str(e)).splitlines()[0][:160]
+        raise ValueError(
+            f"checkpoint {latest} is damaged ({type(e).__name__}: {text}); rerun the "
+            f"training command of {model_dir} to retrain from the newest intact "
+            "checkpoint, then export again"
+        ) from None
 
 
 def restore_run(run_dir: str, input_shape: tuple[int, int, int] | None = None):
@@ -130,7 +141,7 @@ def restore_run(run_dir: str, input_shape: tuple[int, int, int] | None = None):
                               f"grid/{best}")
         ]
     else:
-        plans = run_lib.plan_models(config, spec, data)
+        plans = run_lib.plan_models(config, spec, data.task_names, data.num_train)
     restored = []
     for plan in plans:
         model_dir = os.path.join(run_dir, plan.subdir) if plan.subdir else run_dir

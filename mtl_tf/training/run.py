@@ -24,9 +24,9 @@ temporary directory that is removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-import json
 import math
 import os
 import time
@@ -38,10 +38,12 @@ import tensorflow as tf
 from absl import logging
 
 from mtl_tf import methods as methods_lib
-from mtl_tf.config import RunConfig, comparable_config
+from mtl_tf import run_dir as run_dir_lib
+from mtl_tf.config import RunConfig
 from mtl_tf.evaluation import metrics as metrics_lib
 from mtl_tf.evaluation import report
 from mtl_tf.io_utils import atomic_write_json, atomic_write_text
+from mtl_tf.training import checkpoints as checkpoints_lib
 from mtl_tf.training import distribute
 from mtl_tf.training.trainer import MultiTaskTrainer
 from mtl_tf.weighting import Weighting, build_weighting
@@ -59,41 +61,8 @@ _RESUMABLE_FIELDS = (
 )
 
 
-class RunDirConflictError(ValueError):
-    """The output directory holds a run made with different settings."""
-
-
 class NonFiniteLossError(ValueError):
     """A task loss became NaN or infinite; training stopped before saving anything."""
-
-
-def restore_checkpoint(checkpoint: tf.train.Checkpoint, path: str,
-                       *, partial: bool = False) -> None:
-    """Restores `path` into `checkpoint`, insisting that every model variable is in it.
-
-    A checkpoint that lacks some of the model's variables (written by another model, or
-    by an older mtl_tf) would otherwise leave them silently at their initial values.
-
-    Args:
-      checkpoint: what to restore into.
-      path: the checkpoint prefix.
-      partial: the checkpoint may hold more than `checkpoint` (e.g. an optimizer that is
-        not restored); every object of `checkpoint` must still be matched.
-
-    Raises:
-      ValueError: naming the checkpoint, when it does not hold every model variable.
-    """
-    status = checkpoint.restore(path)
-    if partial:
-        status = status.expect_partial()
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
-        raise ValueError(
-            f"checkpoint {path} does not hold every variable of this model (it was written "
-            "by another model configuration or an older mtl_tf); delete that run directory "
-            f"or use another --output_dir ({str(e).splitlines()[0][:200]})"
-        ) from None
 
 
 class _StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -152,15 +121,30 @@ def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
     raise ValueError(f"unknown --optimizer {config.optimizer!r}; allowed: adam, sgd")
 
 
-def plan_models(config: RunConfig, spec: methods_lib.MethodSpec, data) -> list[ModelPlan]:
+def plan_models(
+    config: RunConfig,
+    spec: methods_lib.MethodSpec,
+    task_names: Sequence[str],
+    num_train: int,
+) -> list[ModelPlan]:
     """The models a method trains: one shared model, one per task (STL, STVIB), or one per
-    preference vector (Pareto MTL, Algorithm 1: the K subproblems are independent)."""
-    m = len(data.task_names)
+    preference vector (Pareto MTL, Algorithm 1: the K subproblems are independent).
+
+    Args:
+      config: the run configuration.
+      spec: the method.
+      task_names: the data set's tasks, in label-column order.
+      num_train: the number of training examples the run trains on (not the requested
+        `config.train_size`, which may be 0 for "the whole split"): Pareto MTL bounds its
+        feasible-start phase in epochs of it. A finished run records it in metrics.json
+        (`train_size`), so export and re-evaluation rebuild exactly the same plan.
+    """
+    m = len(task_names)
     tasks = tuple(range(m))
     if spec.single_task:
         return [
             ModelPlan(t, (k,), build_weighting(spec.weighting, 1, None), f"models/{t}")
-            for k, t in enumerate(data.task_names)
+            for k, t in enumerate(task_names)
         ]
     if spec.weighting == "pareto_mtl":
         k = config.num_preferences
@@ -182,7 +166,7 @@ def plan_models(config: RunConfig, spec: methods_lib.MethodSpec, data) -> list[M
                     spec.weighting, m,
                     # The real training-set size: the feasible-start bound is in epochs.
                     dataclasses.replace(config, preference_index=i,
-                                        train_size=len(data.train_labels)),
+                                        train_size=int(num_train)),
                 ),
                 f"models/preference_{i}",
             )
@@ -192,31 +176,9 @@ def plan_models(config: RunConfig, spec: methods_lib.MethodSpec, data) -> list[M
 
 
 def check_run_dir(run_dir: str, config: RunConfig) -> None:
-    """Refuses to mix runs: an existing config.json must match `config`."""
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        return
-    with open(path, encoding="utf-8") as f:
-        previous = json.load(f)
-    previous, current = comparable_config(previous), comparable_config(_config_dict(config))
-    diffs = sorted(
-        k
-        for k in set(previous) | set(current)
-        if k not in _RESUMABLE_FIELDS and previous.get(k) != current.get(k)
-    )
-    if diffs:
-        detail = ", ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in diffs)
-        raise RunDirConflictError(
-            f"--output_dir {run_dir} holds a run with different settings ({detail}); "
-            "choose another --output_dir or delete that directory"
-        )
-
-
-def _config_dict(config: RunConfig) -> dict:
-    d = dataclasses.asdict(config)
-    if d.get("task_weights") is not None:
-        d["task_weights"] = list(d["task_weights"])
-    return d
+    """Refuses to mix runs: an existing config.json must match `config` (up to the
+    fields a rerun may change, `_RESUMABLE_FIELDS`)."""
+    run_dir_lib.check_same_run(run_dir, config, _RESUMABLE_FIELDS)
 
 
 def _build_trainer(config: RunConfig, spec, data, plan: ModelPlan) -> MultiTaskTrainer:
@@ -270,7 +232,21 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         # epoch is then retrained and both files rewritten.
         if self._logs_path:
             atomic_write_json(self._logs_path, {k: float(v) for k, v in (logs or {}).items()})
-        self._manager.save(checkpoint_number=epoch + 1)
+        checkpoints_lib.save(self._manager, epoch + 1)
+
+
+class _Progress(keras.callbacks.Callback):
+    """Where training is (epoch, step), for the message of an interrupted run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch, self.step = 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.step = epoch, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step = batch + 1
 
 
 def train_model(
@@ -313,11 +289,14 @@ def train_model(
         manager = tf.train.CheckpointManager(
             checkpoint, save_dir, max_to_keep=config.keep_checkpoints
         )
+        if chief:
+            # Left by a save cut short (kill -9, full disk); the run directory's lock
+            # guarantees no other process is writing it.
+            checkpoints_lib.remove_stale_temporaries(checkpoint_dir)
         # Every worker resumes from the chief's checkpoints (the run directory must be
-        # shared, or copied, for a multi-worker run to resume).
-        latest = tf.train.latest_checkpoint(checkpoint_dir)
+        # shared, or copied, for a multi-worker run to resume), skipping damaged ones.
+        latest = checkpoints_lib.restore_newest_intact(checkpoint, checkpoint_dir)
         if latest:
-            restore_checkpoint(checkpoint, latest)
             logging.info("Resuming %s from %s (epoch %d)", plan.name, latest,
                          int(epoch_var.numpy()))
         start_epoch = int(epoch_var.numpy())
@@ -335,8 +314,8 @@ def train_model(
             )
         last_logs: dict = {}
         if os.path.exists(os.path.join(model_dir, _LAST_LOGS)):
-            with open(os.path.join(model_dir, _LAST_LOGS), encoding="utf-8") as f:
-                last_logs = json.load(f)
+            last_logs = run_dir_lib.read_json(os.path.join(model_dir, _LAST_LOGS),
+                                              what="the last epoch's logs")
         if start_epoch < config.epochs:
             # One pipeline per epoch, shuffled by (seed, epoch) so that a resumed run sees
             # the same batches as an uninterrupted one, chained into one fit() call so
@@ -350,20 +329,37 @@ def train_model(
                     for epoch in range(start_epoch, config.epochs)
                 ],
             )
-            val_ds = test_ds
+            # Keras' val_* numbers and TensorBoard's validation/ curves come from the
+            # held-out validation pairs (--val_size), never from the test set; without a
+            # validation split there are none.
+            val_ds = None
+            if data.val_labels is not None:
+                val_ds = split_dataset(data, "val", plan.task_indices, config.batch_size,
+                                       shuffle=False, seed=config.seed)
             if distribute.is_multi_worker(strategy):
                 train_ds = train_ds.with_options(distribute.distribute_options())
-                val_ds = test_ds.with_options(distribute.distribute_options())
-            history = trainer.fit(
-                train_ds,
-                validation_data=val_ds,
-                steps_per_epoch=math.ceil(num_train / config.batch_size),
-                initial_epoch=start_epoch,
-                epochs=config.epochs,
-                callbacks=callbacks,
-                shuffle=False,  # the pipeline is already shuffled by (seed, epoch)
-                verbose=config.verbose,
-            )
+                if val_ds is not None:
+                    val_ds = val_ds.with_options(distribute.distribute_options())
+            progress = _Progress()
+            try:
+                history = trainer.fit(
+                    train_ds,
+                    validation_data=val_ds,
+                    steps_per_epoch=math.ceil(num_train / config.batch_size),
+                    initial_epoch=start_epoch,
+                    epochs=config.epochs,
+                    callbacks=[*callbacks, progress],
+                    shuffle=False,  # the pipeline is already shuffled by (seed, epoch)
+                    verbose=config.verbose,
+                )
+            except KeyboardInterrupt:
+                # Ctrl-C: the checkpoints of finished epochs are intact (a save cut short
+                # leaves only a temporary folder, removed on the next start).
+                where = "" if plan.name == spec.name else f" ({plan.name})"
+                raise KeyboardInterrupt(
+                    f"interrupted at epoch {progress.epoch + 1}, step {progress.step}{where}; "
+                    "rerun the same command to resume"
+                ) from None
             last_logs = {k: float(v[-1]) for k, v in history.history.items()}
 
     # Evaluation runs outside the strategy, on every worker over the whole test set: the
@@ -484,13 +480,25 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
     else:
         # Under the strategy: the weightings' state must be distributed variables.
         with distribute.scope(strategy), distribute.replica_identical_state(strategy):
-            plans = plan_models(config, spec, data)  # validates the weighting options
-    if chief:
-        os.makedirs(run_dir, exist_ok=True)
-        atomic_write_json(os.path.join(run_dir, "config.json"), _config_dict(config))
-        for name, text in (extra_files or {}).items():
-            atomic_write_text(os.path.join(run_dir, name), text)
+            # Validates the weighting options.
+            plans = plan_models(config, spec, data.task_names, len(data.train_labels))
+    # Only the chief writes the run directory; it holds the directory's lock throughout,
+    # so a second process started on the same --output_dir is refused, not interleaved.
+    with run_dir_lib.locked(run_dir) if chief else contextlib.nullcontext():
+        if chief:
+            check_run_dir(run_dir, config)  # again: another process may have written it
+            atomic_write_json(os.path.join(run_dir, "config.json"),
+                              run_dir_lib.config_dict(config))
+            for name, text in (extra_files or {}).items():
+                atomic_write_text(os.path.join(run_dir, name), text)
+        return _train_and_report(config, spec, data, plans, strategy, start)
 
+
+def _train_and_report(config: RunConfig, spec, data, plans: list[ModelPlan], strategy,
+                      start: float) -> dict:
+    """Trains every planned model (or the grid), then writes metrics.json."""
+    run_dir = config.output_dir
+    chief = distribute.is_chief(strategy)
     model_results = []
     logits_by_task: dict[str, np.ndarray] = {}
     grid = None
@@ -549,11 +557,12 @@ def _run_synthetic(config: RunConfig, spec, extra_files, start: float) -> dict:
         )
     num_runs = config.num_preferences if spec.name == "pareto_mtl" else config.synthetic_runs
     results = synthetic.run_synthetic(spec.name, num_runs=num_runs, seed=config.seed)
-    os.makedirs(config.output_dir, exist_ok=True)
-    atomic_write_json(os.path.join(config.output_dir, "config.json"), _config_dict(config))
-    for name, text in (extra_files or {}).items():
-        atomic_write_text(os.path.join(config.output_dir, name), text)
-    paths = synthetic.write_synthetic_report({spec.name: results}, config.output_dir)
+    with run_dir_lib.locked(config.output_dir):
+        atomic_write_json(os.path.join(config.output_dir, "config.json"),
+                          run_dir_lib.config_dict(config))
+        for name, text in (extra_files or {}).items():
+            atomic_write_text(os.path.join(config.output_dir, name), text)
+        paths = synthetic.write_synthetic_report({spec.name: results}, config.output_dir)
     metrics = {
         "schema_version": report.SCHEMA_VERSION,
         "method": spec.name,
