@@ -1,25 +1,35 @@
-"""mtl_tf command line: train, evaluate and report a multi-task method.
+r"""mtl_tf command line: train, evaluate and report a multi-task method.
 
     python main.py                                   # quick run on the embedded sample
     python main.py --method=gs --dataset=multi_mnist --data_dir=../shared/data \
         --epochs=3 --train_size=20000 --test_size=5000 --output_dir=runs/x
     python main.py --flagfile=flags/<experiment>.flags
 
-Flags are defined in flags/definitions.py; `--helpfull` lists them all.
+`--help` lists this program's flags by topic (they are defined in flags/*.py);
+`--helpfull` adds absl's. Errors end in one line: `error: ...` and exit status 2 for
+bad flags or input, 1 for an unexpected error (`--traceback` shows it in full), 130 when
+interrupted (rerunning the same command resumes).
 """
 
 from __future__ import annotations
 
 import logging as pylogging
 import os
+import signal
 import sys
 
-# TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) is noise for users.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, logging
+from absl import flags as absl_flags
 
-from absl import app, logging  # noqa: E402
+# Defines the flags; imports no TensorFlow, so a bad flag is answered at once.
+from flags import definitions
 
-from flags import definitions  # noqa: E402  (defines the flags)
+# Exit statuses: bad flags or input (as a usage error), a bug or an environment problem,
+# and SIGINT (128 + 2, what a shell reports for a process killed by Ctrl-C).
+EXIT_BAD_INPUT = 2
+EXIT_UNEXPECTED = 1
+EXIT_INTERRUPTED = 130
+INTERRUPTED_MESSAGE = "interrupted; rerun the same command to resume"
 
 
 class _DropTensorFlowInfo(pylogging.Filter):
@@ -29,10 +39,102 @@ class _DropTensorFlowInfo(pylogging.Filter):
         return record.levelno >= pylogging.WARNING or "tensorflow" not in record.pathname
 
 
+class _Doing:
+    """What main() is doing, for the one line that reports an unexpected error."""
+
+    what = "starting"
+
+
+class _Sigint:
+    """Records that Ctrl-C was pressed, then raises KeyboardInterrupt as Python does.
+
+    Ctrl-C inside a TensorFlow C++ call can surface as another exception (pybind11
+    replaces the pending KeyboardInterrupt by a RuntimeError naming both); with this
+    record it is still reported as the interruption it is.
+    """
+
+    received = False
+
+    @classmethod
+    def install(cls) -> None:
+        # Only over Python's default handler: an ignored SIGINT (nohup, a background job
+        # of a script) stays ignored.
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, cls._handle)
+
+    @classmethod
+    def _handle(cls, signum: int, frame: object) -> None:
+        cls.received = True
+        raise KeyboardInterrupt
+
+
+def error_line(error: BaseException, doing: str) -> str:
+    """The one line reporting `error`, raised while `doing`, to the user.
+
+    Args:
+      error: the exception.
+      doing: what the program was doing, e.g. "training gs on multi_mnist".
+
+    Returns:
+      ``error: <message>`` for bad input (ValueError, OSError: the message says what to
+      fix); ``error: unexpected <Type> in <doing>: <first line of the message> (rerun with
+      --traceback for details)`` for anything else.
+    """
+    if isinstance(error, (ValueError, OSError)):
+        return f"error: {error}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    message = lines[0] if lines else "(no message)"
+    if len(message) > 300:  # TensorFlow messages can carry a whole graph dump
+        message = message[:297] + "..."
+    if len(lines) > 1:
+        message += " ..."
+    return (f"error: unexpected {type(error).__name__} in {doing}: {message} "
+            "(rerun with --traceback for details)")
+
+
 def main(argv: list[str]) -> int:
+    """Runs the command named by the flags; returns the exit status.
+
+    Every error ends here in one line on stderr, without a traceback (unless
+    `--traceback`): bad input (ValueError, OSError) exits 2, anything unexpected 1, and
+    Ctrl-C 130 with the interrupted run's message.
+    """
+    flag_values = definitions.FLAGS
+    doing = _Doing()
+    _Sigint.install()
+    try:
+        return _run(argv, doing)
+    except KeyboardInterrupt as e:
+        if flag_values.traceback:
+            raise
+        return _interrupted(str(e))
+    except Exception as e:
+        if flag_values.traceback:
+            raise
+        if _Sigint.received:  # the form Ctrl-C took inside TensorFlow
+            return _interrupted("")
+        print(error_line(e, doing.what), file=sys.stderr, flush=True)
+        bad_input = isinstance(e, (ValueError, OSError))
+        return EXIT_BAD_INPUT if bad_input else EXIT_UNEXPECTED
+
+
+def _interrupted(message: str) -> int:
+    # A second Ctrl-C while the program winds down ends it at once, silently.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    print(message or INTERRUPTED_MESSAGE, file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
+def _run(argv: list[str], doing: _Doing) -> int:
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    import tensorflow as tf
+        raise ValueError(f"unexpected arguments: {' '.join(argv[1:])} (flags are written "
+                         "--name=value; see --help)")
+    from mtl_tf import tf_startup
+
+    flag_values = definitions.FLAGS
+    doing.what = "starting TensorFlow"
+    # TF_CPP_MIN_LOG_LEVEL is read once, when TensorFlow loads: set it first.
+    tf = tf_startup.import_tensorflow(tf_startup.tf_log_level(flag_values.tf_log_level))
 
     from mtl_tf.training import run as run_lib
     from mtl_tf.training.distribute import is_chief_process
@@ -42,35 +144,32 @@ def main(argv: list[str]) -> int:
     tf.get_logger().setLevel("WARNING")
     logging.get_absl_handler().addFilter(_DropTensorFlowInfo())
 
-    flag_values = definitions.FLAGS
-    try:
-        if flag_values.export_only:
-            _export(flag_values.run_dir, flag_values.export_dir)
-            return 0
-        config = definitions.config_from_flags()
-        if flag_values.experiment:
-            _experiment(config, flag_values.experiment,
-                        flag_values.report_dir
-                        or f"runs/{flag_values.experiment}-seed{config.seed}",
-                        tuple(flag_values.methods or ()))
-            return 0
-        if flag_values.eval_only:
-            _eval_only(config, flag_values.run_dir, flag_values.saved_model,
-                       flag_values["output_dir"].present)
-            return 0
-        metrics = run_lib.run(config, extra_files={"flags.txt": definitions.flagfile_text()})
-        print(run_lib.format_summary(metrics))
-        # In a multi-worker cluster only the chief writes (and so exports) the run.
-        if is_chief_process(config.strategy):
-            print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
-            if flag_values.export_dir and config.dataset != "synthetic":
-                _export(config.output_dir, flag_values.export_dir)
-    except (ValueError, OSError) as e:
-        # Bad input (values, missing or unreadable files): one clear line, non-zero exit,
-        # no traceback.
-        logging.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if flag_values.export_only:
+        doing.what = f"exporting {flag_values.run_dir}"
+        _export(flag_values.run_dir, flag_values.export_dir)
+        return 0
+    config = definitions.config_from_flags()
+    if flag_values.experiment:
+        doing.what = f"running experiment {flag_values.experiment}"
+        _experiment(config, flag_values.experiment,
+                    flag_values.report_dir
+                    or f"runs/{flag_values.experiment}-seed{config.seed}",
+                    tuple(flag_values.methods or ()))
+        return 0
+    if flag_values.eval_only:
+        doing.what = f"evaluating {flag_values.run_dir or flag_values.saved_model}"
+        _eval_only(config, flag_values.run_dir, flag_values.saved_model,
+                   flag_values["output_dir"].present)
+        return 0
+    doing.what = f"training {config.method} on {config.dataset} ({config.output_dir})"
+    metrics = run_lib.run(config, extra_files={"flags.txt": definitions.flagfile_text()})
+    print(run_lib.format_summary(metrics))
+    # In a multi-worker cluster only the chief writes (and so exports) the run.
+    if is_chief_process(config.strategy):
+        print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
+        if flag_values.export_dir and config.dataset != "synthetic":
+            doing.what = f"exporting {config.output_dir}"
+            _export(config.output_dir, flag_values.export_dir)
     return 0
 
 
@@ -141,5 +240,64 @@ def _export(run_dir: str, export_dir: str) -> None:
           "(see export/README.md)")
 
 
+class _HelpFlag(app.HelpFlag):
+    """--help, -?: this program's flags by topic (absl's own flags are in --helpfull)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.allow_override = True  # replaces absl's --help of the same name
+
+    def parse(self, argument: str) -> None:
+        absl_flags.BooleanFlag.parse(self, argument)
+        if self.value:
+            try:
+                print(usage_text(), flush=True)
+            except BrokenPipeError:
+                # `main.py --help | head`: the reader left; the rest is not wanted, and
+                # the interpreter's final flush must not fail again.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+
+
+class _HelpshortFlag(_HelpFlag):
+    """--helpshort: an alias of --help, as in absl."""
+
+    NAME = "helpshort"
+    SHORT_NAME = None
+
+
+def usage_text() -> str:
+    """What --help prints: the usage, then the project's flags grouped by topic."""
+    return (f"{__doc__.strip()}\n\nflags:\n\n{definitions.help_text()}\n\n"
+            "Also: --flagfile=FILE reads flags from a file (a run's flags.txt replays it); "
+            "--helpfull lists absl's flags too.")
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with an error reported in one line (exit 2) instead of two."""
+    try:
+        return definitions.FLAGS(argv)
+    except absl_flags.Error as e:
+        message = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        message = message.removeprefix("ERROR:: ")  # absl's prefix for an unreadable flagfile
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _run_app() -> None:
+    app.define_help_flags()  # absl's help flags (idempotent), then ours over --help
+    absl_flags.DEFINE_flag(_HelpFlag())
+    absl_flags.DEFINE_flag(_HelpshortFlag())
+    try:
+        app.run(main, flags_parser=_parse_flags)
+    except KeyboardInterrupt:
+        flag_values = definitions.FLAGS
+        if flag_values.is_parsed() and flag_values.traceback:
+            raise  # main() re-raised it for --traceback
+        # Ctrl-C while the flags were being parsed, before main() could report it.
+        print(INTERRUPTED_MESSAGE, file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    _run_app()

@@ -33,16 +33,16 @@ stops wherever it is. With a 75-step budget all but the plateau run reach their 
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from mtl_tf.io_utils import atomic_write_json
+from mtl_tf.io_utils import atomic_write_bytes, atomic_write_json
 from mtl_tf.weighting.base import Weighting
 from mtl_tf.weighting.fixed import FixedWeighting
 from mtl_tf.weighting.mgda import MGDAWeighting
@@ -241,15 +241,11 @@ def write_synthetic_report(
         ax.set_title(f"{_TITLES.get(name, name)} ({len(sol)} runs)")
         ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=output_dir)
-    os.close(fd)
+    buffer = io.BytesIO()
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, png_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        fig.savefig(buffer, format="png", dpi=100)
     finally:
         plt.close(fig)
+    # Atomic, and with the user's umask (mkstemp would make it 0600).
+    atomic_write_bytes(png_path, buffer.getvalue())
     return {"json": json_path, "png": png_path}

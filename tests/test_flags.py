@@ -41,8 +41,38 @@ def test_flagfile_text_round_trips(tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["--task_weights=0.5,x", "--task_weights=-1,2",
-                                 "--task_weights=0,0", "--num_preferences=1",
-                                 "--bn_momentum=1.5", "--grad_wrt=weights"])
+                                 "--task_weights=0,0", "--task_weights=inf,1",
+                                 "--num_preferences=1", "--bn_momentum=1.5",
+                                 "--grad_wrt=weights", "--etas=nan", "--tf_log_level=4"])
 def test_validators_reject(bad):
     with pytest.raises(absl_flags.IllegalFlagValueError):
         FLAGS(["main.py", bad])
+
+
+def _float_flags() -> list[str]:
+    return [f.name for f in definitions.project_flags()
+            if isinstance(f.parser, absl_flags.FloatParser)]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_every_float_flag_rejects_non_finite_values(value):
+    names = _float_flags()
+    assert {"learning_rate", "beta", "bn_momentum", "pgd_step_size"} <= set(names)
+    for name in names:
+        # inf may meet a bound first ("not a number in the range [0.0, 1.0]"); nan never does.
+        match = f"--{name}=.*finite" if value.lower() == "nan" else f"--{name}="
+        with pytest.raises(absl_flags.IllegalFlagValueError, match=match):
+            FLAGS(["main.py", f"--{name}={value}"])
+        FLAGS.unparse_flags()
+
+
+def test_flagfile_text_writes_every_project_flag_but_actions_and_diagnostics():
+    FLAGS(["main.py", "--preference_index=1", "--encoder=vib", "--data_dir=/d",
+           "--pgd_step_size=0.01", "--task_weights=1,1", "--experiment=multi_mnist",
+           "--run_dir=r", "--traceback", "--tf_log_level=0", "--output_dir=o"])
+    written = {line.split("=")[0].lstrip("-").removeprefix("no")
+               for line in definitions.flagfile_text().splitlines()}
+    expected = {f.name for f in definitions.project_flags()} - {
+        "export_only", "run_dir", "export_dir", "eval_only", "saved_model", "experiment",
+        "report_dir", "methods", "tf_log_level", "traceback"}
+    assert written == expected

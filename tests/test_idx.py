@@ -138,3 +138,31 @@ def test_rejects_truncated_gzip_stream(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope-ubyte"):
         read_idx(tmp_path / "nope-ubyte")
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_rejects_header_whose_size_overflows_int64(tmp_path, compress):
+    # 2**31 * 2**31 * 4 = 2**64 bytes: an int64 product wraps to 0 and an empty payload
+    # used to pass the size check, failing later in reshape without naming the file.
+    header = b"\x00\x00\x08\x03" + np.array([2**31, 2**31, 4], ">u4").tobytes()
+    path = _raw(tmp_path, "train-images-idx3-ubyte.gz", header, compress)
+    with pytest.raises(IdxFormatError) as info:
+        read_idx(path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path.name}/train-images-idx3-ubyte.gz: damaged IDX header")
+    assert "shape 2147483648x2147483648x4 (18446744073709551616 bytes)" in message
+    assert "holds 0 bytes" in message and "--data_dir" in message
+
+
+def test_large_header_without_payload_is_truncation(tmp_path):
+    header = b"\x00\x00\x0c\x03" + np.array([1000, 1000, 1000], ">u4").tobytes()  # int32
+    path = _raw(tmp_path, "big-ubyte", header + b"\x00" * 12, False)
+    with pytest.raises(IdxFormatError, match=r"big-ubyte: truncated IDX payload \(expected "
+                       r"4000000000 bytes, got 12\)"):
+        read_idx(path)
+
+
+def test_zero_items_is_a_valid_idx_file(tmp_path):
+    # The format allows it; the data set loader says the file holds no images.
+    write_idx(tmp_path / "e.gz", np.zeros((0, 28, 28), np.uint8))
+    assert read_idx(tmp_path / "e.gz").shape == (0, 28, 28)

@@ -305,6 +305,137 @@ def test_missing_image_is_reported_before_any_pipeline(mini, mini_copy, monkeypa
     assert "training.txt:14" in text and missing.path in text
 
 
+def _damage(path: str, kind: str) -> None:
+    """Replaces the image at `path` with a damaged one of the given kind."""
+    with open(path, "rb") as f:
+        good = f.read()
+    os.remove(path)
+    if kind == "directory":
+        os.mkdir(path)
+        return
+    content = {
+        "truncated": good[:-20],  # the headers survive, the end of the scan is cut
+        "header cut": good[:300],
+        "empty": b"",
+        "text": b"<html>404 Not Found</html>\n",
+        "no frame size": good.replace(b"\xff\xc0\x00\x11\x08\x00\xfa\x00\xfa",
+                                      b"\xff\xc0\x00\x11\x08\x00\x00\x00\x00", 1),
+    }[kind]
+    assert content != good or kind == "empty"
+    with open(path, "wb") as f:
+        f.write(content)
+
+
+@pytest.mark.parametrize(
+    "kind, problem",
+    [
+        ("truncated", "is a truncated JPEG (no end-of-image marker); TensorFlow cannot "
+                      "decode it: jpeg::Uncompress failed"),
+        ("header cut", "is a truncated JPEG (its header ends early); TensorFlow cannot "
+                       "decode it"),
+        ("empty", "is empty (0 bytes)"),
+        ("text", "is not a JPEG or PNG image (it starts with 3c 68 74 6d 6c 3e 34 30); "
+                 "TensorFlow cannot decode it: Unknown image file format"),
+        ("directory", "is a directory, not an image file"),
+        ("no frame size", "is not a valid JPEG (frame size 0x0); TensorFlow cannot decode"),
+    ],
+)
+def test_damaged_image_is_reported_before_any_pipeline(mini, mini_copy, monkeypatch, kind,
+                                                       problem):
+    _, _, train, _, _ = mini
+    bad = train[4]  # lfw_5590, 250x250 color (the frame-size case patches that header)
+    _damage(os.path.join(mini_copy, bad.path), kind)
+
+    def no_pipeline(*args, **kwargs):
+        raise AssertionError("a pipeline was built before the images were checked")
+
+    monkeypatch.setattr(mtfl.MtflData, "_decoded", no_pipeline)
+    with pytest.raises(MtflFormatError) as info:
+        load_mtfl(mini_copy, train_size=None, test_size=None)
+    message = str(info.value)
+    where = f"{os.path.join(mini_copy, 'training.txt')}:{bad.line}: image "
+    assert message.startswith(where + os.path.join(mini_copy, bad.path) + " " + problem)
+    assert "replace it with a good copy" in message
+
+
+def test_damaged_test_image_names_testing_txt_and_counts_the_others(mini, mini_copy):
+    _, _, train, test, _ = mini
+    _damage(os.path.join(mini_copy, test[4].path), "truncated")
+    _damage(os.path.join(mini_copy, test[6].path), "empty")
+    _damage(os.path.join(mini_copy, test[9].path), "directory")
+    with pytest.raises(MtflFormatError) as info:
+        load_mtfl(mini_copy, train_size=None, test_size=None)
+    message = str(info.value)
+    assert message.startswith(f"{os.path.join(mini_copy, 'testing.txt')}:5: image "
+                              f"{os.path.join(mini_copy, test[4].path)} is a truncated JPEG")
+    assert "(2 more missing, empty or not files)" in message
+    # Only the sampled images are checked: a sample without the damaged ones loads.
+    os.remove(os.path.join(mini_copy, train[0].path))
+    with pytest.raises(FileNotFoundError, match="training.txt:1: image .* does not exist"):
+        load_mtfl(mini_copy, train_size=None, test_size=None)
+
+
+def test_images_the_decoder_reads_are_accepted(mini, mini_copy):
+    """PNG content, and a JPEG with bytes after its end marker (the quick check doubts
+    it, the decoder reads it): both load, and decode to their own pixels."""
+    _, _, train, _, _ = mini
+    png_record, padded_record = train[0], train[1]
+    png_path = os.path.join(mini_copy, png_record.path)
+    level = _level(png_record.pose, png_record.gender)
+    with open(png_path, "wb") as f:  # PNG bytes under the .jpg name, as a converted copy
+        f.write(tf.io.encode_png(tf.fill((250, 250, 3), tf.constant(level, tf.uint8))).numpy())
+    with open(os.path.join(mini_copy, padded_record.path), "ab") as f:
+        f.write(b"\x00" * 100 + b"trailer")
+    data = load_mtfl(mini_copy, train_size=None, test_size=None)
+    images, _ = _collect(data.make_split_dataset("train", [0, 1], 64, shuffle=False, seed=0))
+    order = {path: i for i, path in enumerate(data.train_images)}
+    png_image = images[order[png_path]]
+    np.testing.assert_array_equal(png_image, np.full_like(png_image, level / 255.0))
+    padded = images[order[os.path.join(mini_copy, padded_record.path)]]
+    assert _decode_level(float(padded.mean())) == padded_record.labels()[:2]
+
+
+def test_good_images_are_not_decoded_by_the_check(mini, monkeypatch):
+    """The check reads each file once; TensorFlow decodes only the doubtful ones."""
+    _, root, train, test, _ = mini
+    decoded = []
+    original = mtfl._decode_error
+    monkeypatch.setattr(mtfl, "_decode_error", lambda path: decoded.append(path) or
+                        original(path))
+    mtfl.check_images(root, train + test, "annotations")
+    assert decoded == []
+
+
+def test_cli_damaged_test_image_stops_before_training(mini, mini_copy, tmp_path):
+    """What the user sees: one error line naming testing.txt's line and the image, before
+    any training (it used to come after a full training run, naming no file)."""
+    import subprocess
+    import sys
+
+    _, _, _, test, _ = mini
+    _damage(os.path.join(mini_copy, test[2].path), "truncated")
+    out = str(tmp_path / "run")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, os.path.join(repo, "main.py"), "--dataset=mtfl",
+         f"--data_dir={mini_copy}", "--train_size=0", "--test_size=0", "--epochs=1",
+         "--batch_size=8", "--verbose=0", "--export_dir=", f"--output_dir={out}"],
+        cwd=repo, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True,
+        text=True, timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {os.path.join(mini_copy, 'testing.txt')}:3: image "
+        f"{os.path.join(mini_copy, test[2].path)} is a truncated JPEG (no end-of-image "
+        "marker); TensorFlow cannot decode it: jpeg::Uncompress failed. Invalid JPEG data "
+        "or crop window; replace it with a good copy of the image (is --data_dir a "
+        "complete MTFL copy?)"
+    ], result.stderr[-3000:]
+    assert not os.path.exists(out)
+
+
 def test_missing_data_dir_names_the_flag(tmp_path):
     with pytest.raises(FileNotFoundError, match="--data_dir"):
         load_mtfl(None)

@@ -23,6 +23,12 @@ their items. Test pairs still come from the test split only and are the same as 
 a validation split. With ``val_size = 0`` nothing is held out and the training pairs are
 exactly those of a run without validation.
 
+Bad input stops here, before any pair is generated, anything is written or any step is
+trained: sizes whose pairs cannot fit in this machine's memory
+(:func:`check_pair_memory`, checked before any file is read), a source file holding no
+images or a label outside ``0..9`` (:func:`check_source`, both splits), each with one
+message naming the flag or the file and the fix.
+
 ``mtfl`` (MTFL, four face-attribute tasks; MTVIB §VI-A) is read from a local copy by
 :func:`mtl_tf.data.mtfl.load_mtfl` and returns an :class:`mtl_tf.data.mtfl.MtflData`,
 which decodes its images in its own pipeline.
@@ -30,17 +36,28 @@ which decodes its images in its own pipeline.
 
 from __future__ import annotations
 
+import importlib.resources
+import os
+
 import numpy as np
 from absl import logging
 
+from mtl_tf.choices import DATASETS  # the flags' TF-free list of data set names
+from mtl_tf.data import sources as sources_lib
 from mtl_tf.data.mtfl import MtflData, load_mtfl
-from mtl_tf.data.multi_mnist import make_multi_pairs
+from mtl_tf.data.multi_mnist import make_multi_pairs, pair_nbytes
 from mtl_tf.data.multitask import MultiTaskData
 from mtl_tf.data.sources import SOURCES, SourceData, load_source
 
-__all__ = ["DATASETS", "MultiTaskData", "load_dataset", "load_run_dataset"]
-
-DATASETS = ("multi_mnist", "multi_fashion", "multi_fashion_mnist", "mtfl")
+__all__ = [
+    "DATASETS",
+    "MultiTaskData",
+    "check_pair_memory",
+    "check_source",
+    "load_dataset",
+    "load_run_dataset",
+    "memory_limit",
+]
 
 # name -> (top-left source, bottom-right source, require different classes)
 _SPECS = {
@@ -51,6 +68,17 @@ _SPECS = {
 _TASK_NAMES = ("top_left", "bottom_right")
 # One in this many source training images is held out for validation when val_size > 0.
 _VAL_HOLDOUT_DENOMINATOR = 6
+# Classes of each source (labels must be 0..n-1): digits, and Fashion-MNIST's 10 kinds.
+_SOURCE_CLASSES = {"mnist": 10, "fashion_mnist": 10}
+_SOURCE_PRETTY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+_CANVAS = 36
+# Copies of a split's generated pairs a run holds at once: the numpy arrays, the tensor
+# tf.data.Dataset.from_tensor_slices makes of them and its in-memory cache(), plus, for
+# the training pairs, the shuffle buffer (the whole split). This is a lower bound (400k
+# training pairs, 494 MB of images, raised the peak RSS by 2.2 GB, 4.5x, in the first
+# epoch), so a size it refuses certainly cannot run.
+_COPIES = {"train_size": 4, "val_size": 3, "test_size": 3}
+_IDX_FIX = "re-download it or point --data_dir at a complete copy"
 
 
 def _derived_seed(seed: int, stream: int) -> int:
@@ -60,6 +88,157 @@ def _derived_seed(seed: int, stream: int) -> int:
     the validation hold-out of source ``name``.
     """
     return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _read_int(path: str) -> int | None:
+    """The integer in a one-line kernel file, or None (missing, or "max")."""
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def memory_limit() -> tuple[int, str]:
+    """The most memory this process can ever have, and where that bound comes from.
+
+    Physical memory (``os.sysconf``), or the container's cgroup memory limit when that
+    is lower: in a container, sysconf reports the host's memory.
+
+    Returns:
+      ``(bytes, description)``, e.g. ``(25275924480, "physical memory")``.
+    """
+    limit, where = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "physical memory"
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        cgroup = _read_int(path)  # v2, then v1; "max" / absent mean no limit
+        if cgroup is not None and 0 < cgroup < limit:
+            limit, where = cgroup, "the cgroup memory limit"
+    return limit, where
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo (free + reclaimable cache), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_pair_memory(
+    train_size: int, test_size: int, val_size: int = 0, *, limit: tuple[int, str] | None = None
+) -> int:
+    """Refuses sizes whose generated pairs cannot fit in memory, before allocating any.
+
+    Args:
+      train_size: Training pairs asked for (``--train_size``).
+      test_size: Test pairs (``--test_size``).
+      val_size: Validation pairs (``--val_size``).
+      limit: ``(bytes, description)`` to check against; default :func:`memory_limit`.
+
+    Returns:
+      The estimated bytes the pairs need (see ``_COPIES``).
+
+    Raises:
+      ValueError: Naming the flag that asks for the most, its value, the memory the
+        sizes need, the memory the machine has and the largest value that would fit.
+    """
+    sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
+    per_pair = pair_nbytes(_CANVAS)
+    needs = {flag: n * per_pair * _COPIES[flag] for flag, n in sizes.items()}
+    total = sum(needs.values())
+    limit_bytes, where = limit if limit is not None else memory_limit()
+    if total > limit_bytes:
+        # Blame the size that asks for the most, and say how far it could go with the
+        # other sizes unchanged.
+        flag = max(needs, key=needs.get)
+        fits = (limit_bytes - (total - needs[flag])) // (per_pair * _COPIES[flag])
+        others = " ".join(f"--{f}={n}" for f, n in sizes.items() if f != flag and n)
+        fix = (f"use --{flag}={fits} or less" + (f" (with {others})" if others else "")
+               if fits >= 1 else "reduce --train_size, --test_size and --val_size")
+        raise ValueError(
+            f"--{flag}={sizes[flag]} is too large: the generated pairs need at least "
+            f"{_format_bytes(total)} of memory ({per_pair:,} bytes per {_CANVAS}x{_CANVAS} "
+            "pair, held 3-4 times: the arrays, the tf.data tensor, its cache and the "
+            f"training shuffle buffer) but this machine has {_format_bytes(limit_bytes)} "
+            f"({where}); {fix}"
+        )
+    available = _available_memory() if limit is None else None
+    if available is not None and total > available:
+        logging.warning(
+            "The generated pairs need at least %s of memory but only %s is available now; "
+            "the run may be slow or killed. Smaller --train_size / --test_size avoid that.",
+            _format_bytes(total), _format_bytes(available),
+        )
+    return total
+
+
+def _source_file(name: str, source: SourceData, key: str) -> str:
+    """The file a source array was read from, for messages (e.g. ``DIR/mnist/t10k-...``).
+
+    `SourceData` records where its arrays came from only as `origin`; the file is found
+    the way `sources` found it. Whatever cannot be resolved falls back to the origin.
+    """
+    # sources' private tables: the standard IDX names, and its .gz-first lookup.
+    stem = sources_lib._FILES[key]
+    prefix = "IDX files in "
+    if source.origin.startswith(prefix):
+        found = sources_lib._find_file(source.origin[len(prefix):], stem)
+        if found is not None:
+            return found
+    elif source.origin.startswith("embedded sample"):
+        root = importlib.resources.files("mtl_tf.data") / "embedded" / name
+        return f"{root / (stem + '.gz')} (embedded sample)"
+    return f"{source.origin}, {key.replace('_', ' ')}"
+
+
+def check_source(name: str, source: SourceData) -> None:
+    """Checks a loaded source's content: images present, labels in the class range.
+
+    Both splits are checked when the source is loaded, so a bad file stops the run
+    before any pair is generated or anything is written, not as an
+    InvalidArgumentError from the loss in the middle of training (training labels) or
+    an IndexError after it (test labels).
+
+    Args:
+      name: ``"mnist"`` or ``"fashion_mnist"``.
+      source: The loaded source.
+
+    Raises:
+      ValueError: Naming the file, and either that it holds no images or the first
+        out-of-range label, its index, the allowed range and how many labels are bad.
+    """
+    classes = _SOURCE_CLASSES[name]
+    for split in ("train", "test"):
+        images = getattr(source, f"{split}_images")
+        if images.shape[0] == 0:
+            raise ValueError(
+                f"{_source_file(name, source, f'{split}_images')} holds no images (shape "
+                f"{list(images.shape)}); {_IDX_FIX}"
+            )
+        labels = getattr(source, f"{split}_labels")
+        # Widen first: uint8 255 or int8 -1 must compare as what the file says.
+        bad = np.flatnonzero((labels.astype(np.int64) < 0) | (labels >= classes))
+        if bad.size:
+            first = int(bad[0])
+            raise ValueError(
+                f"{_source_file(name, source, f'{split}_labels')}: label {labels[first]} "
+                f"at index {first} is out of range (allowed 0..{classes - 1}, the "
+                f"{classes} {_SOURCE_PRETTY[name]} classes; {bad.size} of {labels.size} "
+                f"labels are out of range); the file is damaged or is not the "
+                f"{_SOURCE_PRETTY[name]} label file: {_IDX_FIX}"
+            )
 
 
 def _split_holdout(
@@ -132,8 +311,10 @@ def load_dataset(
 
     Raises:
       ValueError: If ``name`` is unknown, ``train_size`` or ``test_size`` is not
-        positive, ``val_size`` is negative, or a source is too small to hold out
-        validation images.
+        positive, ``val_size`` is negative, the sizes cannot fit in memory
+        (:func:`check_pair_memory`), a source file holds no images or out-of-range
+        labels (:func:`check_source`), or a source is too small to hold out validation
+        images.
     """
     if name == "mtfl":
         if data_source not in ("auto", "dir"):
@@ -151,12 +332,15 @@ def load_dataset(
         )
     if val_size < 0:
         raise ValueError(f"val_size must be >= 0 (0: no validation split), got {val_size}")
+    # Before reading any file: an impossible size fails at once, not as a MemoryError.
+    check_pair_memory(train_size, test_size, val_size)
     top, bottom, different = _SPECS[name]
     source_top = load_source(top, data_dir=data_dir, data_source=data_source)
-    source_bottom = (
-        source_top if bottom == top
-        else load_source(bottom, data_dir=data_dir, data_source=data_source)
-    )
+    check_source(top, source_top)
+    source_bottom = source_top
+    if bottom != top:
+        source_bottom = load_source(bottom, data_dir=data_dir, data_source=data_source)
+        check_source(bottom, source_bottom)
 
     # Per corner: the source training images available to training pairs.
     train_top = (source_top.train_images, source_top.train_labels)
@@ -190,7 +374,7 @@ def load_dataset(
     return MultiTaskData(
         name=name,
         task_names=_TASK_NAMES,
-        num_classes=(10, 10),
+        num_classes=(_SOURCE_CLASSES[top], _SOURCE_CLASSES[bottom]),
         input_shape=(train_images.shape[1], train_images.shape[2], 1),
         train_images=train_images,
         train_labels=train_labels,

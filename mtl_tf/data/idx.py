@@ -13,11 +13,14 @@ names the file, the problem and the fix. Nothing here uses pickle.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import tempfile
 import zlib
 
 import numpy as np
+
+from mtl_tf.io_utils import umask_mode
 
 __all__ = ["IdxFormatError", "read_idx", "write_idx"]
 
@@ -36,6 +39,9 @@ _CODE_TO_DTYPE: dict[int, np.dtype] = {
 _DTYPE_TO_CODE: dict[tuple[str, int], int] = {
     (dt.kind, dt.itemsize): code for code, dt in _CODE_TO_DTYPE.items()
 }
+
+# A declared payload this large (1 TiB) can only come from a damaged header.
+_ABSURD_PAYLOAD = 2**40
 
 _FIX = "re-download the file or point --data_dir at a complete copy"
 
@@ -108,8 +114,18 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         )
     dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _CODE_TO_DTYPE[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    # Python ints: a numpy int64 product wraps around (2**31 * 2**31 * 4 is 2**64 -> 0),
+    # so a damaged header declaring a huge shape would pass as an empty payload.
+    expected = math.prod(dims) * dtype.itemsize
     got = len(data) - header_size
+    if got < expected and expected >= _ABSURD_PAYLOAD:
+        # No IDX data set comes near a terabyte: the header is damaged, not the download
+        # short, and "expected 18446744073709551616 bytes" alone would not say so.
+        shape = "x".join(str(d) for d in dims)
+        raise IdxFormatError(
+            f"{name}: damaged IDX header: it declares shape {shape} ({expected} bytes) "
+            f"but the file holds {got} bytes of data; {_FIX}"
+        )
     if got < expected:
         raise IdxFormatError(
             f"{name}: truncated IDX payload (expected {expected} bytes, got {got}); {_FIX}"
@@ -162,6 +178,9 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as raw:
+            # mkstemp creates the file 0600; a data file gets the mode open() would give
+            # it (0644 under umask 022), so other users can read it as they can any file.
+            os.fchmod(raw.fileno(), umask_mode(directory=False))
             if path.endswith(".gz"):
                 # filename="" keeps the random temp name out of the gzip header.
                 with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
@@ -170,8 +189,6 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
             else:
                 raw.write(header)
                 raw.write(payload)
-        # mkstemp creates the file 0600; data files should be readable like any other.
-        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -45,6 +45,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
+import stat
 from collections.abc import Sequence
 
 import numpy as np
@@ -78,6 +80,17 @@ _NUM_FIELDS = 15
 _ATTRIBUTES = (("gender", 1, 2), ("smile", 1, 2), ("glasses", 1, 2), ("pose", 1, 5))
 # Seed streams of the sampling (see _derived_seed).
 _STREAM_TRAIN, _STREAM_TEST = 0, 1
+
+# Image signatures the quick check knows (the decoder also reads GIF, BMP, WebP: a file
+# with another signature is judged by decoding it, see _image_problem).
+_JPEG_SOI = b"\xff\xd8\xff"
+_JPEG_EOI = b"\xff\xd9"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+# JPEG start-of-frame markers (C4 DHT, C8 JPG and CC DAC are not frames).
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Header bytes read per image: the headers (EXIF included) are far smaller.
+_HEAD_BYTES = 1 << 20
 
 
 class MtflFormatError(ValueError):
@@ -182,34 +195,162 @@ def parse_annotations(path: str | os.PathLike) -> list[MtflRecord]:
     return records
 
 
+def _jpeg_problem(head: bytes, tail: bytes) -> str | None:
+    """What looks wrong with a JPEG's structure, or None.
+
+    Walks the marker segments of ``head`` up to the first scan (SOS), checking there is
+    a frame header (SOF) with a non-zero size before it, and that the file ends with the
+    end-of-image marker. It cannot see damage inside the compressed data.
+    """
+    pos, frame = 2, False
+    while True:
+        if pos + 4 > len(head):
+            return "is a truncated JPEG (its header ends early)"
+        if head[pos] != 0xFF:
+            return f"is not a valid JPEG (no marker at byte {pos})"
+        marker = head[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        if marker == 0xD9:
+            return "is not a valid JPEG (it ends before any image data)"
+        length = int.from_bytes(head[pos + 2:pos + 4], "big")
+        if length < 2:
+            return f"is not a valid JPEG (segment length {length} at byte {pos})"
+        if marker in _JPEG_SOF:
+            if pos + 10 > len(head):
+                return "is a truncated JPEG (its header ends early)"
+            height = int.from_bytes(head[pos + 5:pos + 7], "big")
+            width = int.from_bytes(head[pos + 7:pos + 9], "big")
+            if not height or not width:
+                return f"is not a valid JPEG (frame size {width}x{height})"
+            frame = True
+        elif marker == 0xDA:
+            if not frame:
+                return "is not a valid JPEG (image data before the frame header)"
+            break
+        pos += 2 + length
+    if not tail.endswith(_JPEG_EOI):
+        return "is a truncated JPEG (no end-of-image marker)"
+    return None
+
+
+def _structure_problem(head: bytes, tail: bytes) -> str | None:
+    """What looks wrong with an image file's bytes (first ``_HEAD_BYTES``, last 16)."""
+    if head.startswith(_JPEG_SOI):
+        return _jpeg_problem(head, tail)
+    if head.startswith(_PNG_SIGNATURE):
+        if len(head) < 24 or head[12:16] != b"IHDR":
+            return "is not a valid PNG (no IHDR header)"
+        width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        if not width or not height:
+            return f"is not a valid PNG (size {width}x{height})"
+        if not tail.endswith(_PNG_IEND):
+            return "is a truncated PNG (no IEND chunk)"
+        return None
+    return f"is not a JPEG or PNG image (it starts with {head[:8].hex(' ')})"
+
+
+def _decode_error(path: str) -> str | None:
+    """Decodes one image as the pipeline does; its error's first line, or None."""
+    import tensorflow as tf
+
+    try:
+        _decode_image(tf.constant(path))
+    except (tf.errors.OpError, ValueError) as e:
+        lines = getattr(e, "message", str(e)).strip().splitlines() or [type(e).__name__]
+        # Drop the eager wrapper's "{{function_node ...}} " and " [Op:DecodeJpeg]".
+        text = re.sub(r"^\{\{[^}]*\}\}\s*|\s*\[Op:\w+\].*$", "", lines[0]) or lines[0]
+        return text.rstrip(".")
+    return None
+
+
+def _image_problem(path: str) -> str | None:
+    """Why ``path`` cannot be used as an image, or None if it can.
+
+    A quick look first (a regular, non-empty file with a complete JPEG or PNG
+    structure: ~0.1 s for 10,000 MTFL images). It only filters: a file it doubts is
+    decoded with TensorFlow exactly as the pipeline will, and only a decode failure
+    makes it unusable (a JPEG with bytes after its end marker decodes fine).
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if stat.S_ISDIR(info.st_mode):
+        return "is a directory, not an image file"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_size == 0:
+        return "is empty (0 bytes)"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD_BYTES)
+            f.seek(max(info.st_size - 16, 0))
+            tail = f.read()
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    problem = _structure_problem(head, tail)
+    if problem is None:
+        return None
+    error = _decode_error(path)
+    return None if error is None else f"{problem}; TensorFlow cannot decode it: {error}"
+
+
 def check_images(
     root: str | os.PathLike,
     records: Sequence[MtflRecord],
     annotation_file: str | os.PathLike,
 ) -> None:
-    """Checks that every record's image exists, before any pipeline or model is built.
+    """Checks that every record's image is a usable image, before anything is built.
 
-    Only existence is checked (one ``os.path.exists`` per image, ~0.1 s for all of
-    MTFL); a corrupt JPEG still fails at decode time.
+    Each image must exist, be a regular non-empty file and either have a complete JPEG
+    or PNG structure or decode with TensorFlow (see `_image_problem`); costs ~0.1 s for
+    the 10,000 images of the default sample once they are in the page cache. Without it
+    a bad image surfaces as ``jpeg::Uncompress failed`` from inside the pipeline, naming
+    no file, during training (or after it, for a test image).
 
     Args:
       root: The MTFL root the record paths are relative to.
-      records: The records to check.
+      records: The records to check, in the order to report them.
       annotation_file: The file the records came from, for the message.
 
     Raises:
-      FileNotFoundError: Naming the annotation file and line of the first record whose
-        image is missing, that image's path and how many images are missing in all.
+      FileNotFoundError: If the first unusable image is missing.
+      MtflFormatError: If it is a directory, empty, unreadable or not a decodable image.
+      Either names the annotation file and line, the image path, what is wrong with it
+      and how many other images look unusable.
     """
-    missing = [r for r in records if not os.path.exists(os.path.join(root, r.path))]
-    if missing:
-        first = missing[0]
-        more = f" ({len(missing) - 1} more missing)" if len(missing) > 1 else ""
+    root = os.fspath(root)
+    first: tuple[MtflRecord, str] | None = None
+    others = 0
+    for record in records:
+        path = os.path.join(root, record.path)
+        if first is None:
+            problem = _image_problem(path)
+            if problem is not None:
+                first = (record, problem)
+        elif not os.path.isfile(path) or os.path.getsize(path) == 0:
+            # Counting the rest cheaply; the first one is what the message is about.
+            others += 1
+    if first is None:
+        return
+    record, problem = first
+    more = f" ({others} more missing, empty or not files)" if others else ""
+    where = f"{os.fspath(annotation_file)}:{record.line}: image {os.path.join(root, record.path)}"
+    if problem == "does not exist":
         raise FileNotFoundError(
-            f"{os.fspath(annotation_file)}:{first.line}: image "
-            f"{os.path.join(os.fspath(root), first.path)} does not exist{more}; "
-            "is --data_dir a complete MTFL copy?"
+            f"{where} does not exist{more}; is --data_dir a complete MTFL copy?"
         )
+    raise MtflFormatError(
+        f"{where} {problem}{more}; replace it with a good copy of the image (is --data_dir "
+        "a complete MTFL copy?)"
+    )
 
 
 def resolve_root(data_dir: str | os.PathLike | None) -> str:
@@ -292,14 +433,7 @@ class MtflData(MultiTaskData):
         labels = getattr(self, f"{split}_labels")
 
         def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-            image = tf.image.resize(
-                image, (IMAGE_SIZE, IMAGE_SIZE), method="bilinear", antialias=True
-            )
-            # Back to uint8 for the cache (4x smaller than float32); round, not truncate,
-            # so that an image already at 150x150 (AFLW) comes back unchanged.
-            image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
-            return image, label
+            return _decode_image(path), label
 
         ds = tf.data.Dataset.from_tensor_slices(
             (np.asarray(paths, dtype=str), np.asarray(labels, dtype=np.int32))
@@ -378,6 +512,21 @@ class MtflData(MultiTaskData):
         return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _decode_image(path):
+    """Reads and decodes one image to uint8 ``[150, 150, 3]``: the pipeline's map, and
+    what `check_images` uses to judge a doubtful file.
+
+    ``decode_jpeg`` reads PNG (and GIF, BMP, WebP) too; ``channels=3`` expands grayscale.
+    """
+    import tensorflow as tf
+
+    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+    image = tf.image.resize(image, (IMAGE_SIZE, IMAGE_SIZE), method="bilinear", antialias=True)
+    # Back to uint8 for the cache (4x smaller than float32); round, not truncate, so that
+    # an image already at 150x150 (AFLW) comes back unchanged.
+    return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+
+
 def _derived_seed(seed: int, stream: int) -> int:
     """Independent seed for one use of ``seed`` (streams: 0 train records, 1 test)."""
     return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
@@ -416,8 +565,9 @@ def load_mtfl(
     validation); an independent seeded permutation of the 2,995 ``testing.txt`` records
     gives the test sample. Each sample is kept in file order.
 
-    Both annotation files are parsed and every sampled image is checked to exist here,
-    so a broken copy fails before any pipeline or model is built.
+    Both annotation files are parsed and every sampled image is checked here (it exists
+    and is a complete JPEG or PNG, see :func:`check_images`), so a broken copy fails
+    before any pipeline or model is built, naming the annotation line and the image.
 
     Args:
       data_dir: The MTFL root or a parent with an ``mtfl/`` subfolder.
@@ -433,7 +583,8 @@ def load_mtfl(
     Raises:
       FileNotFoundError: If ``data_dir`` is None or lacks the annotation files, or a
         sampled image is missing (see :func:`check_images`).
-      MtflFormatError: If an annotation file is malformed.
+      MtflFormatError: If an annotation file is malformed, or a sampled image is a
+        directory, empty, unreadable or not a decodable image.
       ValueError: If a size is negative or the sizes exceed the records available.
     """
     train_size = _sample_size(train_size, "train_size")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["make_multi_pairs"]
+__all__ = ["make_multi_pairs", "pair_nbytes"]
 
 _ITEM = 28
 # Pairs per scatter chunk: big enough to amortise numpy overhead, small enough that the
@@ -37,6 +37,16 @@ _CHUNK = 16384
 # collisions for 10 balanced classes, so 1000 rounds only run out if the constraint
 # cannot be satisfied in practice.
 _MAX_REDRAWS = 1000
+
+
+def pair_nbytes(canvas_size: int = 36) -> int:
+    """Bytes of one generated pair as :func:`make_multi_pairs` returns it.
+
+    A uint8 ``canvas_size x canvas_size`` image plus two int32 labels: 1,304 bytes for
+    the default 36-pixel canvas. The generator's own temporaries (indices and offsets,
+    48 bytes a pair) are freed when it returns.
+    """
+    return canvas_size * canvas_size + 2 * np.dtype(np.int32).itemsize
 
 
 def _check_source(images: np.ndarray, labels: np.ndarray, which: str) -> None:
@@ -52,7 +62,8 @@ def _check_source(images: np.ndarray, labels: np.ndarray, which: str) -> None:
             f"{images.shape}, got {labels.shape}"
         )
     if images.shape[0] == 0:
-        raise ValueError(f"images_{which} is empty")
+        # load_dataset names the empty file before it gets here; this is for direct calls.
+        raise ValueError(f"images_{which} is empty: there are no items to place")
 
 
 def make_multi_pairs(

@@ -29,7 +29,7 @@ from typing import Any
 
 import tensorflow as tf
 
-STRATEGIES: tuple[str, ...] = ("none", "mirrored", "multi_worker")
+from mtl_tf.choices import STRATEGIES  # the flags' TF-free list of strategy names
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy | None:

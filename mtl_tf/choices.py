@@ -1,0 +1,49 @@
+"""The names the command line accepts, importable without TensorFlow.
+
+`main.py` defines and checks its flags before anything else, and a typo must be answered
+in a fraction of a second: so the allowed values of the enum flags live here, in a module
+that imports nothing (not even the rest of mtl_tf), instead of next to the TensorFlow
+code that implements them. The modules that implement them import their lists from here
+where they can (`mtl_tf.data.datasets.DATASETS`, `mtl_tf.training.distribute.STRATEGIES`);
+`tests/test_cli.py` checks that every list equals the registry it mirrors, so they cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ATTACKS",
+    "BACKBONES",
+    "DATASETS",
+    "DATA_SOURCES",
+    "ENCODERS",
+    "GRAD_NORMALIZATIONS",
+    "GRAD_WRT",
+    "METHODS",
+    "OPTIMIZERS",
+    "STRATEGIES",
+    "SYNTHETIC",
+]
+
+# `mtl_tf.methods.available_methods()`, in `--help` order.
+METHODS: tuple[str, ...] = (
+    "gs", "stl", "stvib", "uwl", "mtvib", "gradnorm", "mgda", "pareto_mtl",
+)
+# Image data sets built by `mtl_tf.data.datasets.load_dataset`.
+DATASETS: tuple[str, ...] = ("multi_mnist", "multi_fashion", "multi_fashion_mnist", "mtfl")
+# Pareto MTL's two-objective example (mtl_tf/synthetic.py), not an image data set.
+SYNTHETIC = "synthetic"
+# Where source images come from (`mtl_tf.data.sources.DATA_SOURCES`).
+DATA_SOURCES: tuple[str, ...] = ("auto", "dir", "tfds", "embedded")
+# `mtl_tf.models.BACKBONES` / `mtl_tf.models.ENCODERS`.
+BACKBONES: tuple[str, ...] = ("small_alexnet", "lenet")
+ENCODERS: tuple[str, ...] = ("deterministic", "vib")
+# `mtl_tf.training.run.make_optimizer`.
+OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+# MGDA (`mtl_tf.weighting.mgda.GRAD_WRT` / `NORMALIZATIONS`).
+GRAD_WRT: tuple[str, ...] = ("params", "representation")
+GRAD_NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")
+# `mtl_tf.evaluation.attacks.ATTACKS`.
+ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
+# `--strategy` (`mtl_tf.training.distribute.make_strategy`).
+STRATEGIES: tuple[str, ...] = ("none", "mirrored", "multi_worker")
