@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.data.pipeline import split_dataset
     from mtl_tf.evaluation.attacks import eta_key, fgsm_evaluate
-    from mtl_tf.export.runs import restore_run
+    from mtl_tf.run_dir.restore import restore_run
 
     rows: dict[tuple[str, str], dict[str, str]] = {}
     tasks_seen: list[str] = []

@@ -94,8 +94,8 @@ def main(argv: list[str]) -> int:
     from mtl_tf.config import RunConfig
     from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.data.pipeline import split_dataset
-    from mtl_tf.export.runs import restore_run
-    from mtl_tf.training import run as run_lib
+    from mtl_tf.orchestration import runs as run_lib
+    from mtl_tf.run_dir.restore import restore_run
 
     stages = sorted(int(s) for s in _STAGES.value)
     base = RunConfig(method="gs", dataset="multi_mnist", data_dir=_DATA_DIR.value,

@@ -1,8 +1,7 @@
-"""The mtl_tf command line's flags and the flagfiles of named experiments.
+"""The command line's flags under their old names, and the flagfiles of named experiments.
 
-`flags/definitions.py` is the entry point (`FLAGS`, `config_from_flags`,
-`flagfile_text`); the flags themselves are defined by topic in `data.py`, `model.py`,
-`training.py`, `weighting.py` (method-specific), `evaluation.py`, `output.py`, `modes.py`
-and `diagnostics.py`, none of which imports TensorFlow. `flags/*.flags` are flagfiles
-with the papers' budgets.
+The flags are defined in the package, `mtl_tf/cli/flags/` (so an installed wheel has
+them); `flags.definitions`, `flags.data`, ... are the same modules under the names a
+checkout has always imported. `flags/*.flags` are flagfiles with the papers' budgets:
+`python main.py --flagfile=flags/mtvib_multi_mnist.flags --data_dir=DIR`.
 """

@@ -1,18 +1,12 @@
-"""Flags that change what the process prints, never what a run computes."""
+"""The same module as `mtl_tf.cli.flags.diagnostics`, under its old name `flags.diagnostics`.
 
-from __future__ import annotations
+The flags moved into the package so that an installed wheel has them; a checkout keeps
+`from flags import diagnostics` working. This file makes the name refer to that very module (not
+a copy: its flags, validators and module-level state are the package's).
+"""
 
-from absl import flags
+import sys
 
-TITLE = "Diagnostics"
+from mtl_tf.cli.flags import diagnostics
 
-flags.DEFINE_integer("tf_log_level", None,
-                     "TensorFlow's C++ log level (sets TF_CPP_MIN_LOG_LEVEL): 0 everything, "
-                     "1 no INFO, 2 no INFO or WARNING, 3 no ERROR either. It also filters "
-                     "TensorFlow's start-up lines (the oneDNN notice; on a machine without an "
-                     "NVIDIA driver the failed CUDA probe counts as INFO). Default: "
-                     "$TF_CPP_MIN_LOG_LEVEL if set, else 2.",
-                     lower_bound=0, upper_bound=3)
-flags.DEFINE_boolean("traceback", False,
-                     "Let an error end in its full Python traceback instead of one "
-                     "'error: ...' line (for bug reports).")
+sys.modules[__name__] = diagnostics

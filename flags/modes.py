@@ -1,54 +1,12 @@
-"""Flags that run something other than one training run: re-evaluate, export, experiment."""
+"""The same module as `mtl_tf.cli.flags.modes`, under its old name `flags.modes`.
 
-from __future__ import annotations
+The flags moved into the package so that an installed wheel has them; a checkout keeps
+`from flags import modes` working. This file makes the name refer to that very module (not
+a copy: its flags, validators and module-level state are the package's).
+"""
 
-from absl import flags
+import sys
 
-TITLE = "Modes: instead of training one run"
+from mtl_tf.cli.flags import modes
 
-flags.DEFINE_boolean("eval_only", False,
-                     "Re-evaluate (test accuracy and --attack at --etas) the finished run in "
-                     "--run_dir, or the SavedModel in --saved_model on the data flags; no "
-                     "training.")
-flags.DEFINE_string("saved_model", None,
-                    "An exported SavedModel version directory, for --eval_only.")
-flags.DEFINE_boolean("export_only", False,
-                     "Export the finished run in --run_dir to --export_dir; no training.")
-flags.DEFINE_string("run_dir", None, "A finished run directory (for --export_only).")
-flags.DEFINE_string("experiment", None,
-                    "Run a named experiment (a set of methods on one data set with one "
-                    "budget, mtl_tf/experiments.py; e.g. quick_multi_mnist, multi_mnist) and "
-                    "write its report (tables, robustness curves, examples, fronts).")
-flags.DEFINE_string("report_dir", None,
-                    "Report directory of --experiment (default runs/<experiment>-seed<seed>).")
-flags.DEFINE_list("methods", None,
-                  "With --experiment: run and report only these of its methods (e.g. the "
-                  "key cells of a claim under more --seed values); each keeps the "
-                  "experiment's configuration.")
-
-
-@flags.validator("experiment", message="unknown --experiment; see mtl_tf/experiments.py")
-def _check_experiment(name: str | None) -> bool:
-    if name is None:
-        return True
-    # The registry itself: mtl_tf.experiments is plain data and does not import TensorFlow.
-    from mtl_tf.experiments import EXPERIMENTS
-
-    if name not in EXPERIMENTS:
-        raise flags.ValidationError(
-            f"unknown --experiment {name!r}; allowed: {', '.join(sorted(EXPERIMENTS))}")
-    return True
-
-
-@flags.multi_flags_validator(
-    ["eval_only", "run_dir", "saved_model"],
-    message="--eval_only needs --run_dir=<a finished run> or --saved_model=<a SavedModel>")
-def _check_eval_only(values: dict) -> bool:
-    return not values["eval_only"] or bool(values["run_dir"] or values["saved_model"])
-
-
-@flags.multi_flags_validator(
-    ["export_only", "run_dir"],
-    message="--export_only needs --run_dir=<a finished run directory>")
-def _check_export_only(values: dict) -> bool:
-    return not values["export_only"] or bool(values["run_dir"])
+sys.modules[__name__] = modes

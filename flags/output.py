@@ -1,21 +1,12 @@
-"""Flags: where a run is written, how many checkpoints it keeps, where it is exported."""
+"""The same module as `mtl_tf.cli.flags.output`, under its old name `flags.output`.
 
-from __future__ import annotations
+The flags moved into the package so that an installed wheel has them; a checkout keeps
+`from flags import output` working. This file makes the name refer to that very module (not
+a copy: its flags, validators and module-level state are the package's).
+"""
 
-from absl import flags
+import sys
 
-from mtl_tf.config import RunConfig
+from mtl_tf.cli.flags import output
 
-TITLE = "Run directory and export"
-
-_DEFAULTS = RunConfig()
-
-flags.DEFINE_string("output_dir", None,
-                    "Run directory (default runs/<method>-<dataset>-seed<seed>). Rerunning "
-                    "the same command resumes from its last checkpoint.")
-flags.DEFINE_integer("keep_checkpoints", _DEFAULTS.keep_checkpoints,
-                     "How many per-epoch checkpoints to keep.", lower_bound=1)
-flags.DEFINE_string("export_dir", "export/models",
-                    "After training, export every trained model as a versioned SavedModel "
-                    "for TensorFlow Serving under <export_dir>/<model>/<version>/ (and "
-                    "write <export_dir>/models.config); empty: do not export.")
+sys.modules[__name__] = output

@@ -1,12 +1,12 @@
 """The names the command line accepts, importable without TensorFlow.
 
-`main.py` defines and checks its flags before anything else, and a typo must be answered
-in a fraction of a second: so the allowed values of the enum flags live here, in a module
-that imports nothing (not even the rest of mtl_tf), instead of next to the TensorFlow
-code that implements them. The modules that implement them import their lists from here
-where they can (`mtl_tf.data.datasets.DATASETS`, `mtl_tf.training.distribute.STRATEGIES`);
-`tests/test_cli.py` checks that every list equals the registry it mirrors, so they cannot
-drift apart.
+The command line (`mtl-tf`, `main.py`) defines and checks its flags before anything else,
+and a typo must be answered in a fraction of a second: so the allowed values of the enum
+flags live here, in a module that imports nothing (not even the rest of mtl_tf), instead of
+next to the TensorFlow code that implements them. The modules that implement them import
+their lists from here where they can (`mtl_tf.data.datasets.DATASETS`,
+`mtl_tf.training.distribute.STRATEGIES`); `tests/test_cli.py` checks that every list
+equals the registry it mirrors, so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ __all__ = [
 
 # `mtl_tf.methods.available_methods()`, in `--help` order.
 METHODS: tuple[str, ...] = (
-    "gs", "stl", "stvib", "uwl", "mtvib", "gradnorm", "mgda", "pareto_mtl",
+    "stl", "stvib", "gs", "uwl", "mtvib", "gradnorm", "mgda", "pareto_mtl",
 )
 # Image data sets built by `mtl_tf.data.datasets.load_dataset`.
 DATASETS: tuple[str, ...] = ("multi_mnist", "multi_fashion", "multi_fashion_mnist", "mtfl")

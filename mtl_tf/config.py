@@ -1,8 +1,12 @@
 """The run configuration: every knob of a training run, independent of the CLI.
 
-`main.py` builds a `RunConfig` from absl flags; library users build one directly. Keeping
-the library free of absl flags means the same code trains from a notebook, a test or the
-command line.
+The command line (`mtl-tf`, `main.py`) builds a `RunConfig` from absl flags; library users
+build one directly. Keeping the library free of absl flags means the same code trains from
+a notebook, a test or the command line.
+
+Each field is a flag of the same name whose default is the field's (the flags read them
+from here, `mtl_tf/cli/flags/`), and `config_from_flags` fills every field from its flag:
+adding a field means defining its flag, or `tests/test_config_flags.py` fails.
 """
 
 from __future__ import annotations

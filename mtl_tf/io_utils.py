@@ -105,3 +105,32 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Writes `obj` as indented JSON to `path` atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str, *, what: str = "file") -> dict[str, Any]:
+    """Reads a JSON object from `path`, with errors that name the file and the fix.
+
+    Args:
+      path: the file.
+      what: what the file is, for the message (e.g. "run configuration").
+
+    Raises:
+      ValueError: the file is not valid JSON or does not hold a JSON object.
+      OSError: the file cannot be read.
+    """
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path} ({what}) is not valid JSON ({e.msg} at line {e.lineno}, column "
+            f"{e.colno}): it was damaged or not written by mtl_tf; restore it, or delete "
+            f"{os.path.dirname(path) or '.'} and run again"
+        ) from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{path} ({what}) holds a JSON {type(value).__name__}, not an object: it was "
+            f"not written by mtl_tf; delete {os.path.dirname(path) or '.'} and run again"
+        )
+    return value

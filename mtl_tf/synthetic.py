@@ -191,6 +191,26 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# Fig. 2's methods by weighting strategy: the example has no network, so a method is its
+# weighting (its encoder plays no part).
+_BY_WEIGHTING = {"fixed": "gs", "mgda": "mgda", "pareto_mtl": "pareto_mtl"}
+
+
+def method_for(spec: Any) -> str:
+    """The Fig. 2 method (a key of `METHODS`) that runs `spec` (a `MethodSpec`).
+
+    Raises:
+      ValueError: `spec` has no counterpart in the example (single-task methods,
+        uncertainty weighting, GradNorm: they need a network).
+    """
+    if spec.single_task or spec.weighting not in _BY_WEIGHTING:
+        raise ValueError(
+            "--dataset=synthetic supports the multi-task methods with fixed, MGDA or Pareto "
+            f"MTL weights (--method=gs, mgda, pareto_mtl), not {spec.name}"
+        )
+    return _BY_WEIGHTING[spec.weighting]
+
+
 _TITLES = {
     "gs": "Random linear scalarisation",
     "mgda": "MOO-MTL (MGDA)",

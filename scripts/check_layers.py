@@ -10,7 +10,7 @@ The project's layers, lowest first (a module may import its own layer and lower 
     evaluation     mtl_tf.evaluation (metrics, attacks, reports)
     run directory  mtl_tf.run_dir, mtl_tf.export
     orchestration  mtl_tf.orchestration (runs, grid search, experiments, eval-only)
-    CLI            main, flags
+    CLI            main, flags, mtl_tf.cli, mtl_tf.__main__
 
 Every import counts, also one inside a function (a lazy import hides a cycle, it does
 not remove it). Usage:
@@ -31,15 +31,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (layer name, module-name prefixes); the longest matching prefix wins.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("mtl_tf", "mtl_tf.config", "mtl_tf.choices", "mtl_tf.io_utils",
-                    "mtl_tf.tf_startup", "mtl_tf.__main__")),
+                    "mtl_tf.tf_startup")),
     ("data", ("mtl_tf.data",)),
     ("models", ("mtl_tf.models",)),
     ("weighting", ("mtl_tf.weighting", "mtl_tf.methods")),
     ("training", ("mtl_tf.training",)),
     ("evaluation", ("mtl_tf.evaluation",)),
     ("run directory", ("mtl_tf.run_dir", "mtl_tf.export")),
-    ("orchestration", ("mtl_tf.orchestration", "mtl_tf.experiments", "mtl_tf.synthetic")),
-    ("CLI", ("main", "flags", "mtl_tf.cli")),
+    ("orchestration", ("mtl_tf.orchestration", "mtl_tf.synthetic")),
+    ("CLI", ("main", "flags", "mtl_tf.cli", "mtl_tf.__main__")),
 )
 _PROJECT_ROOTS = ("mtl_tf", "flags", "main")
 

@@ -151,7 +151,7 @@ def mirrored(out: str, cases: list[str]) -> None:
 
 def mirrored_run(out_dir: str, method: str = "mgda") -> None:
     from mtl_tf.config import RunConfig
-    from mtl_tf.training import run as run_lib
+    from mtl_tf.orchestration import runs as run_lib
     from tests.conftest import make_tiny_data
 
     _two_cpus()
@@ -164,7 +164,7 @@ def mirrored_run(out_dir: str, method: str = "mgda") -> None:
 
 def worker(weights_out: str, flag_args: list[str]) -> None:
     from flags import definitions
-    from mtl_tf.training import run as run_lib
+    from mtl_tf.orchestration import runs as run_lib
 
     definitions.FLAGS(["main.py", *flag_args])
     config = definitions.config_from_flags()

@@ -1,5 +1,7 @@
-"""The command line as a user meets it: --help, bad flags, Ctrl-C, unexpected errors and
-TensorFlow's start-up lines. Real subprocesses of main.py, real signals, real failures."""
+"""The command line as a user meets it: --help, --version, bad flags, --mode and the old
+mode spellings, Ctrl-C, unexpected errors and TensorFlow's start-up lines. Real subprocesses
+of main.py (the same command as the installed `mtl-tf`, see test_wheel.py), real signals,
+real failures."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ import time
 
 import pytest
 
-import main
+import mtl_tf
 from flags import definitions
 from mtl_tf import choices, tf_startup
+from mtl_tf.cli import app
 from mtl_tf.config import RunConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,8 +69,8 @@ def test_help_lists_the_project_flags_grouped_by_topic():
             assert re.search(rf"^  --(\[no\])?{name}:", section, re.M), (name, module.__name__)
     assert {f.name for f in definitions.project_flags()} >= {
         "method", "dataset", "epochs", "learning_rate", "gradnorm_alpha", "grad_wrt",
-        "num_preferences", "etas", "attack", "output_dir", "export_dir", "eval_only",
-        "experiment", "tf_log_level", "traceback"}
+        "num_preferences", "etas", "attack", "output_dir", "export_dir", "mode", "eval_only",
+        "export_only", "experiment", "tf_log_level", "traceback", "version"}
     # absl's own flags are in --helpfull, not here.
     assert "--verbosity" not in text and "--run_with_pdb" not in text
     assert "--helpfull" in text
@@ -106,6 +109,15 @@ def test_help_into_a_closed_pipe_is_quiet():
         (["--experiment=nope"], "--experiment"),
         (["--export_only"], "--run_dir"),
         (["--eval_only"], "--run_dir"),
+        (["--mode=nope"], "--mode"),
+        (["--mode=eval"], "--run_dir"),
+        (["--mode=export"], "--run_dir"),
+        (["--mode=experiment"], "--experiment"),
+        (["--mode=eval", "--experiment=quick_multi_mnist", "--run_dir=x"], "--mode"),
+        (["--eval_only", "--export_only", "--run_dir=x"], "--export_only"),
+        (["--run_dir=x"], "--run_dir"),
+        (["--saved_model=x", "--mode=export", "--run_dir=x"], "--saved_model"),
+        (["--methods=gs,uwl"], "--methods"),
         (["--tf_log_level=7"], "--tf_log_level"),
         (["--metod=gs"], "metod"),
         (["stray_argument"], "stray_argument"),
@@ -120,10 +132,41 @@ def test_bad_flag_is_one_line_at_once_and_writes_nothing(tmp_path, args, flag):
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
     assert flag in lines[0]
+    # Not absl's dump of every flag a multi-flag check reads ("flags mode=None, ...: ").
+    assert not lines[0].startswith("error: flags "), lines[0]
     assert not out.exists()
     assert result.stdout == ""
     # TensorFlow is not even imported (that alone takes 3 s or more).
     assert elapsed < 2.0, f"{elapsed:.1f} s"
+
+
+def test_version_is_the_package_version_at_once():
+    start = time.monotonic()
+    result = _main("--version", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"mtl-tf {mtl_tf.__version__}\n"
+    assert result.stderr == ""
+    assert time.monotonic() - start < 2.0  # no TensorFlow
+
+
+@pytest.mark.parametrize("old, new", [("--eval_only", "--mode=eval"),
+                                      ("--export_only", "--mode=export")])
+def test_old_mode_spellings_still_work_and_name_the_new_one(tmp_path, old, new):
+    # Both spellings reach the same command: here it refuses a directory that holds no
+    # finished run, after TensorFlow has started. The old one first says how it is spelled
+    # now, in one line.
+    missing = str(tmp_path / "missing")
+    results = {spelling: _main(spelling, f"--run_dir={missing}",
+                               f"--export_dir={tmp_path / 'export'}", timeout=120)
+               for spelling in (old, new)}
+    for result in results.values():
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert result.stdout == ""
+    error = results[new].stderr.splitlines()
+    assert len(error) == 1 and "is not a finished run directory" in error[0], error
+    assert results[old].stderr.splitlines() == [
+        f"note: {old} is now spelled {new} (the old spelling still works)", error[0]]
+    assert not os.path.exists(tmp_path / "export")
 
 
 def test_defining_and_checking_flags_imports_no_tensorflow():
@@ -131,12 +174,17 @@ def test_defining_and_checking_flags_imports_no_tensorflow():
         "import sys\n"
         "from flags import definitions\n"
         "import mtl_tf.choices, mtl_tf.tf_startup\n"
-        "definitions.FLAGS(['main.py', '--experiment=quick_multi_mnist', '--method=mtvib',\n"
+        "from mtl_tf.cli import app\n"
+        "from mtl_tf.cli.flags import modes\n"
+        "definitions.FLAGS(['main.py', '--mode=experiment', '--experiment=quick_multi_mnist',\n"
+        "                   '--methods=gs,uwl', '--method=mtvib',\n"
         "                   '--dataset=mtfl', '--backbone=lenet', '--strategy=mirrored',\n"
         "                   '--task_weights=1,2', '--etas=0,0.1'])\n"
         "definitions.config_from_flags()\n"
         "definitions.flagfile_text()\n"
         "definitions.help_text()\n"
+        "app.usage_text()\n"
+        "assert modes.resolved_mode(definitions.FLAGS) == 'experiment'\n"
         "heavy = sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )
@@ -150,9 +198,9 @@ def test_name_lists_equal_the_registries_they_mirror():
     from mtl_tf import methods, models
     from mtl_tf.data import datasets, sources
     from mtl_tf.evaluation import attacks
-    from mtl_tf.experiments import EXPERIMENTS
+    from mtl_tf.orchestration.experiments import EXPERIMENTS
     from mtl_tf.training import distribute
-    from mtl_tf.training import run as run_lib
+    from mtl_tf.training.fit import make_optimizer
     from mtl_tf.weighting import mgda
 
     assert choices.METHODS == tuple(methods.available_methods())
@@ -166,9 +214,9 @@ def test_name_lists_equal_the_registries_they_mirror():
     assert choices.ATTACKS == tuple(attacks.ATTACKS)
     # The optimizers: each name builds one, and nothing else does.
     for name in choices.OPTIMIZERS:
-        run_lib.make_optimizer(dataclasses.replace(RunConfig(), optimizer=name))
+        make_optimizer(dataclasses.replace(RunConfig(), optimizer=name))
     with pytest.raises(ValueError):
-        run_lib.make_optimizer(dataclasses.replace(RunConfig(), optimizer="rmsprop"))
+        make_optimizer(dataclasses.replace(RunConfig(), optimizer="rmsprop"))
     # The enum flags offer exactly these lists.
     flag_values = definitions.FLAGS
     assert flag_values["method"].parser.enum_values == list(choices.METHODS)
@@ -209,7 +257,7 @@ def test_ctrl_c_in_training_exits_130_with_one_line(tiny_idx_dir, tmp_path):
     # TensorFlow start-up lines either: TF_CPP_MIN_LOG_LEVEL is unset here).
     lines = _report_lines(err)
     assert len(lines) == 1, err[-3000:]
-    assert lines[0] == main.INTERRUPTED_MESSAGE or re.fullmatch(
+    assert lines[0] == app.INTERRUPTED_MESSAGE or re.fullmatch(
         r"interrupted at epoch \d+, step \d+.*; rerun the same command to resume", lines[0])
 
 
@@ -246,17 +294,17 @@ def test_error_line_for_real_exceptions():
     try:
         {}["missing"]
     except KeyError as e:
-        assert main.error_line(e, "training gs on multi_mnist") == (
+        assert app.error_line(e, "training gs on multi_mnist") == (
             "error: unexpected KeyError in training gs on multi_mnist: 'missing' "
             "(rerun with --traceback for details)")
     try:
         open(os.path.join(ROOT, "no", "such", "file"))
     except OSError as e:
-        assert main.error_line(e, "x") == f"error: {e}"  # bad input: the message alone
+        assert app.error_line(e, "x") == f"error: {e}"  # bad input: the message alone
     try:
         raise RuntimeError("first line\nsecond line\nthird line")
     except RuntimeError as e:
-        line = main.error_line(e, "exporting runs/x")
+        line = app.error_line(e, "exporting runs/x")
     assert line == ("error: unexpected RuntimeError in exporting runs/x: first line ... "
                     "(rerun with --traceback for details)")
     assert "\n" not in line
@@ -265,7 +313,7 @@ def test_error_line_for_real_exceptions():
 # ------------------------------------------------------------- TensorFlow start-up
 def test_tensorflow_start_up_lines_are_hidden_by_default_and_shown_on_request(tmp_path):
     # A command that fails right after TensorFlow has started: the error is all there is.
-    args = ["--eval_only", f"--run_dir={tmp_path / 'missing'}"]
+    args = ["--mode=eval", f"--run_dir={tmp_path / 'missing'}"]
     result = _main(*args, timeout=120)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1, result.stderr

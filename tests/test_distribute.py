@@ -177,7 +177,7 @@ def test_valid_tf_config_and_defaults():
 
 
 def test_strategy_is_refused_where_it_does_not_apply(tmp_path):
-    from mtl_tf.training.run import run
+    from mtl_tf.orchestration.runs import run
 
     config = RunConfig(dataset="synthetic", method="mgda", strategy="mirrored",
                        output_dir=str(tmp_path / "run"))

@@ -388,7 +388,7 @@ def test_models_config(trainers, tmp_path):
 
 # --------------------------------------------------------------------------- export_run
 def test_export_run_stl(tiny_data, tmp_path):
-    from mtl_tf.training.run import run
+    from mtl_tf.orchestration.runs import run
 
     run_dir = str(tmp_path / "run")
     config = RunConfig(method="stl", backbone="lenet", epochs=1, batch_size=50, verbose=0,

@@ -103,7 +103,7 @@ def test_export_is_readable_as_the_umask_says(umask, trainer, tmp_path):
 def test_a_real_run_writes_umask_modes(tiny_data, tmp_path):
     from mtl_tf.config import RunConfig
     from mtl_tf.export import export_run
-    from mtl_tf.training.run import run
+    from mtl_tf.orchestration.runs import run
 
     previous = os.umask(0o022)
     try:

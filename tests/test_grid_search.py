@@ -1,4 +1,4 @@
-"""Tests for mtl_tf.training.grid_search: the weight lattice and the keras-tuner driver."""
+"""Tests for mtl_tf.orchestration.grid_search: the weight lattice and the keras-tuner driver."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from mtl_tf import methods
 from mtl_tf.config import RunConfig
 from mtl_tf.data.multi_mnist import make_multi_pairs
-from mtl_tf.training import grid_search
-from mtl_tf.training.grid_search import grid_weight_vectors, run_grid_search
+from mtl_tf.orchestration import grid_search
+from mtl_tf.orchestration.grid_search import grid_weight_vectors, run_grid_search
 from tests.conftest import make_items, make_tiny_data
 
 

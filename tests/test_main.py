@@ -13,7 +13,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from mtl_tf.evaluation.report import validate_metrics
+from mtl_tf.evaluation.schema import validate_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -235,7 +235,7 @@ def test_experiment_command_prints_its_report_and_the_papers_numbers(
 
     import main
     from mtl_tf.config import RunConfig
-    from mtl_tf.experiments import EXPERIMENTS, Experiment
+    from mtl_tf.orchestration.experiments import EXPERIMENTS, Experiment
 
     monkeypatch.setitem(EXPERIMENTS, "tiny", Experiment(
         "tiny", "multi_mnist", ("gs", "uwl"),

@@ -10,7 +10,7 @@ import pytest
 
 from mtl_tf.config import RunConfig
 from mtl_tf.methods import available_methods, get_method
-from mtl_tf.training import run as run_lib
+from mtl_tf.orchestration import runs as run_lib
 
 
 def _config(tmp_path, method, **kw):
@@ -25,7 +25,7 @@ def test_every_paper_method_is_available():
                                         "mgda", "pareto_mtl"}
     assert get_method("mtvib").encoder == "vib" and get_method("mtvib").weighting == "uncertainty"
     assert get_method("uwl").encoder == "deterministic"
-    with pytest.raises(ValueError, match="unknown --method 'pcgrad'; allowed: gs"):
+    with pytest.raises(ValueError, match="unknown --method 'pcgrad'; allowed: stl, stvib, gs"):
         get_method("pcgrad")
 
 

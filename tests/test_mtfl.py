@@ -482,7 +482,7 @@ def test_table_ii_model_trains_with_four_task_pareto_mtl(mini):
 
 def test_run_end_to_end(mini, tmp_path):
     from mtl_tf.config import RunConfig
-    from mtl_tf.training.run import run
+    from mtl_tf.orchestration.runs import run
 
     metrics = run(RunConfig(method="uwl", dataset="mtfl", data_dir=mini[1], train_size=0,
                             test_size=0, epochs=1, batch_size=8, backbone="small_alexnet",
@@ -501,7 +501,7 @@ def test_every_method_runs_with_four_tasks(mini, tmp_path, method):
     """Every method of the methods issue on MTFL's four tasks (uwl: the test above);
     Pareto MTL with 4-D preference vectors."""
     from mtl_tf.config import RunConfig
-    from mtl_tf.training.run import run
+    from mtl_tf.orchestration.runs import run
 
     metrics = run(RunConfig(method=method, dataset="mtfl", data_dir=mini[1], train_size=0,
                             test_size=0, epochs=1, batch_size=8, backbone="small_alexnet",

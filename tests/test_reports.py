@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtl_tf import experiments
 from mtl_tf.config import RunConfig
 from mtl_tf.evaluation import reports
 from mtl_tf.evaluation.attacks import LOSS_DESCRIPTION
 from mtl_tf.evaluation.hypervolume import hypervolume
-from mtl_tf.experiments import EXPERIMENTS, Experiment, run_experiment
+from mtl_tf.orchestration import experiments
+from mtl_tf.orchestration.experiments import EXPERIMENTS, Experiment, run_experiment
 
 TASKS = ("top_left", "bottom_right")
 ETAS = ("0", "0.05", "0.1", "0.3")
@@ -335,7 +335,7 @@ def test_unknown_experiment_and_bad_overrides():
 
 
 def test_run_experiment_end_to_end_and_resume(tiny_data, tmp_path, monkeypatch):
-    from mtl_tf.training.run import run as train_run
+    from mtl_tf.orchestration.runs import run as train_run
 
     monkeypatch.setitem(EXPERIMENTS, "tiny", Experiment(
         "tiny", "multi_mnist", ("gs", "uwl"),
@@ -449,9 +449,9 @@ def test_experiment_paper_tables_exist_and_match_their_tasks():
 def test_same_data_dir_spelled_differently_is_the_same_run(tmp_path, monkeypatch):
     # A run made with an absolute --data_dir is resumed / reused by a rerun that spells the
     # same directory relatively (the README's ../shared/data), and refused for another one.
-    from mtl_tf.run_dir import RunDirConflictError
+    from mtl_tf.orchestration.runs import check_run_dir
+    from mtl_tf.run_dir import RunDirConflictError, finished_metrics
     from mtl_tf.run_dir import config_dict as _config_dict
-    from mtl_tf.training.run import check_run_dir
 
     data = tmp_path / "shared" / "data"
     data.mkdir(parents=True)
@@ -466,8 +466,8 @@ def test_same_data_dir_spelled_differently_is_the_same_run(tmp_path, monkeypatch
     (run_dir / "metrics.json").write_text(json.dumps({"accuracy": {"t": 0.5}}))
     relative = dataclasses.replace(written, data_dir="../shared/data")
     check_run_dir(str(run_dir), relative)  # no error
-    assert experiments._finished_metrics(relative) == {"accuracy": {"t": 0.5}}
+    assert finished_metrics(relative) == {"accuracy": {"t": 0.5}}
     moved = dataclasses.replace(written, data_dir="../other")
     with pytest.raises(RunDirConflictError, match="data_dir"):
         check_run_dir(str(run_dir), moved)
-    assert experiments._finished_metrics(moved) is None
+    assert finished_metrics(moved) is None

@@ -130,11 +130,12 @@ def test_bn_momentum_makes_inference_mode_match_training_mode(tiny_data):
 def test_non_finite_loss_stops_with_epoch_step_and_task(tiny_data, tmp_path):
     import os
 
-    from mtl_tf.training import run as run_lib
+    from mtl_tf.orchestration import runs as run_lib
+    from mtl_tf.training.fit import NonFiniteLossError
 
     config = RunConfig(backbone="lenet", epochs=2, batch_size=50, verbose=0, optimizer="sgd",
                        learning_rate=1e12, etas=(), output_dir=str(tmp_path / "run"))
-    with pytest.raises(run_lib.NonFiniteLossError,
+    with pytest.raises(NonFiniteLossError,
                        match=r"for task (top_left|bottom_right) at epoch 1, step \d+"):
         run_lib.run(config, data=tiny_data)
     # Nothing after the last good state: no checkpoint of the diverged epoch, no metrics.
@@ -174,8 +175,8 @@ def test_restored_run_reproduces_its_metrics(tiny_data, tmp_path):
     """A finished Small AlexNet (BatchNorm) run, rebuilt from its directory as export and
     --eval_only do, scores exactly what its metrics.json says."""
     from mtl_tf.data.pipeline import split_dataset
-    from mtl_tf.export.runs import restore_run
-    from mtl_tf.training import run as run_lib
+    from mtl_tf.orchestration import runs as run_lib
+    from mtl_tf.run_dir.restore import restore_run
 
     config = RunConfig(backbone="small_alexnet", epochs=1, batch_size=50, verbose=0,
                        etas=(), output_dir=str(tmp_path / "run"))
@@ -290,3 +291,38 @@ def test_gradnorm_step_on_the_vib_encoder_uses_the_last_shared_layer(tiny_data):
     assert not np.allclose(weights, 1.0)  # the norms moved them
     logs = trainer.train_on_batch(images, labels, return_dict=True)
     assert logs["top_left_weight"] + logs["bottom_right_weight"] == pytest.approx(2.0)
+
+
+def test_private_keras_hook_is_still_what_keras_calls(tiny_data):
+    """The trainer overrides one private Keras hook, `_maybe_symbolic_build` (for
+    MultiWorkerMirroredStrategy). Keras must still define it with these arguments, call it
+    from `fit` with an epoch iterator, and that iterator must still yield
+    (step, _, iterator) items — else the override silently stops applying."""
+    import inspect
+
+    from mtl_tf.data.pipeline import split_dataset
+    from mtl_tf.models import build_network
+    from mtl_tf.training.trainer import MultiTaskTrainer
+    from mtl_tf.weighting.fixed import FixedWeighting
+
+    assert list(inspect.signature(keras.Model._maybe_symbolic_build).parameters) == [
+        "self", "iterator", "data_batch"]
+    seen = []
+
+    class Probe(MultiTaskTrainer):
+        def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+            if iterator is not None:
+                for item in iterator:
+                    step, _, it = item  # the structure the override unpacks
+                    seen.append(tf.is_tensor(next(it)[0]) or hasattr(it, "get_next"))
+                    break
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    encoder, heads = build_network(backbone="lenet", encoder="deterministic",
+                                   input_shape=(36, 36, 1), num_classes=[10, 10],
+                                   task_names=["top_left", "bottom_right"])
+    trainer = Probe(encoder, heads, FixedWeighting(2))
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+    train_ds = split_dataset(tiny_data, "train", (0, 1), 50, shuffle=False, seed=0)
+    trainer.fit(train_ds.take(2), epochs=1, verbose=0)
+    assert seen == [True]

@@ -14,7 +14,7 @@ from mtl_tf.config import RunConfig
 from mtl_tf.data.pipeline import make_dataset
 from mtl_tf.methods import get_method
 from mtl_tf.models import build_network
-from mtl_tf.training import run as run_lib
+from mtl_tf.orchestration import runs as run_lib
 from mtl_tf.training.trainer import MultiTaskTrainer
 from mtl_tf.weighting.gradnorm import GradNormWeighting
 from mtl_tf.weighting.uncertainty import UncertaintyWeighting

@@ -96,10 +96,10 @@ def comparison_table(
       ValueError: when the runs' tasks are not the paper table's (another data set).
     """
     header, rows = reports.robustness_table(dict(metrics_by_method))
-    tasks = reports._tasks(metrics_by_method)
+    tasks = reports.common_tasks(metrics_by_method)
     if list(tasks) != list(paper.tasks):
         raise ValueError(f"{paper.title} has tasks {list(paper.tasks)}, the runs {tasks}")
-    columns = reports._columns(metrics_by_method)
+    columns = reports.method_columns(metrics_by_method)
     out = []
     for row in rows:
         task, eta = row[0], row[1]
@@ -108,7 +108,7 @@ def comparison_table(
             published = paper.accuracy.get(task, {}).get(column.method, {}).get(
                 _canonical_eta(eta))
             # Only a method's single answer has a published counterpart.
-            same_model = column.label == reports._display(column.method)
+            same_model = column.label == reports.display_name(column.method)
             cells.append(f"{ours} ({published:.1f})" if published is not None and same_model
                          else ours)
         out.append(cells)
@@ -125,4 +125,4 @@ def comparison_markdown(metrics_by_method: Mapping[str, dict], paper: PaperTable
     header, rows = comparison_table(metrics_by_method, paper)
     return (f"Test accuracy (%) under FGSM: ours (published, {paper.title}); columns the "
             f"paper does not report show ours alone.\n\n"
-            f"{reports._markdown_table(header, rows)}\n")
+            f"{reports.markdown_table(header, rows)}\n")

@@ -57,7 +57,7 @@ def load_report(report_dir: str) -> dict[str, dict]:
 def _common_methods(seed_reports: Sequence[Report], methods: Sequence[str] | None) -> list[str]:
     if not seed_reports:
         raise ValueError("no reports given: pass one report directory per seed")
-    common = [m for m in reports._ordered_methods(seed_reports[0])
+    common = [m for m in reports.ordered_methods(seed_reports[0])
               if all(m in r for r in seed_reports)]
     if methods:
         missing = [m for m in methods if m not in common]
@@ -71,15 +71,15 @@ def _common_methods(seed_reports: Sequence[Report], methods: Sequence[str] | Non
 def _column_index(seed_reports: Sequence[Report], methods: Sequence[str]) -> list[dict]:
     """Per report, {(method, column label): column}, built once (Pareto MTL: one column per
     preference)."""
-    return [{(m, c.label): c for m in methods for c in reports._columns({m: r[m]})}
+    return [{(m, c.label): c for m in methods for c in reports.method_columns({m: r[m]})}
             for r in seed_reports]
 
 
 def _value(column, task: str | None, eta: str) -> float | None:
     if column is None:
         return None
-    return (reports._joint_accuracy(column, eta) if task is None
-            else reports._task_accuracy(column, task, eta))
+    return (reports.joint_accuracy(column, eta) if task is None
+            else reports.task_accuracy(column, task, eta))
 
 
 def _labels(index: Sequence[dict], method: str) -> list[str]:
@@ -116,10 +116,10 @@ def accuracy_table(
       (header, rows) of strings.
     """
     methods = _common_methods(seed_reports, methods)
-    tasks = reports._tasks(seed_reports[0])
+    tasks = reports.common_tasks(seed_reports[0])
     index = _column_index(seed_reports, methods)
     columns = [(m, label) for m in methods for label in _labels(index, m)]
-    etas = reports._etas(list(index[0].values()))
+    etas = reports.column_etas(list(index[0].values()))
     header = ["task", "eta"] + [label for _, label in columns]
     rows = []
     for task in [*tasks, None]:
@@ -143,8 +143,8 @@ def paired_differences(
     """
     for a, b in pairs:
         _common_methods(seed_reports, [a, b])
-    tasks = reports._tasks(seed_reports[0])
-    etas = reports._etas(reports._columns(seed_reports[0]))
+    tasks = reports.common_tasks(seed_reports[0])
+    etas = reports.column_etas(reports.method_columns(seed_reports[0]))
     paired = sorted({m for pair in pairs for m in pair})
     index = _column_index(seed_reports, paired)
     labels = {}
@@ -154,7 +154,7 @@ def paired_differences(
             raise ValueError(f"{method} has {len(found)} models per run; paired differences "
                              "need one (compare single-model methods)")
         labels[method] = found[0]
-    header = ["task", "eta"] + [f"{reports._display(a)} − {reports._display(b)}"
+    header = ["task", "eta"] + [f"{reports.display_name(a)} − {reports.display_name(b)}"
                                 for a, b in pairs]
     rows = []
     for task in [*tasks, None]:
@@ -201,10 +201,12 @@ def hypervolume_table(
         errors = [s[method]["error_space"] for s in per_seed]
         losses = [s[method]["loss_space"] for s in per_seed]
         ahead = ", ".join(
-            f"{reports._display(other)} {sum(s[method]['error_space'] > s[other]['error_space'] for s in per_seed)}/{len(per_seed)}"  # noqa: E501
+            f"{reports.display_name(other)} "
+            f"{sum(s[method]['error_space'] > s[other]['error_space'] for s in per_seed)}"
+            f"/{len(per_seed)}"
             for other in methods if other != method)
         rows.append([
-            reports._display(method),
+            reports.display_name(method),
             str(per_seed[0][method]["num_points"]),
             _fmt(errors),
             _fmt(losses),
@@ -227,14 +229,14 @@ def summary_markdown(
     out = [f"Seeds: {', '.join(seeds)} ({len(seed_reports)} reports: "
            f"{', '.join(report_dirs)}). Accuracy in %, mean ± sample sd over seeds."]
     header, rows = accuracy_table(seed_reports, methods)
-    out += ["", reports._markdown_table(header, rows)]
+    out += ["", reports.markdown_table(header, rows)]
     if pairs:
         header, rows = paired_differences(seed_reports, pairs)
         out += ["", "Paired by seed, accuracy points: mean [min, max] and seeds ahead.", "",
-                reports._markdown_table(header, rows)]
+                reports.markdown_table(header, rows)]
     if hypervolume:
         header, rows = hypervolume_table(seed_reports, methods)
         out += ["", "Front hypervolume (error space: reference (1, 1); loss space: "
                 "reference (2, 2)), x100, mean ± sample sd over seeds.", "",
-                reports._markdown_table(header, rows)]
+                reports.markdown_table(header, rows)]
     return "\n".join(out) + "\n"

@@ -6,7 +6,7 @@
 signatures: `mtl_tf.export.saved_model`; serving instructions: ``export/README.md``.
 """
 
-from mtl_tf.export.runs import INPUT_SHAPES, export_run
+from mtl_tf.export.runs import export_run
 from mtl_tf.export.saved_model import (
     INPUT_FLOAT,
     INPUT_UINT8,
@@ -20,6 +20,7 @@ from mtl_tf.export.saved_model import (
     validate_model_name,
     write_models_config,
 )
+from mtl_tf.run_dir.restore import INPUT_SHAPES
 
 __all__ = [
     "INPUT_FLOAT",

@@ -99,6 +99,25 @@ class Weighting(keras.layers.Layer):
         """
         raise NotImplementedError
 
+    @classmethod
+    def model_variants(cls, config: Any) -> list[tuple[str, Any]]:
+        """The independent models this strategy trains in one run, if more than one.
+
+        Most strategies train one model per run (an empty list). A strategy whose run is
+        several sub-problems (Pareto MTL: one per preference vector, Algorithm 1) returns
+        one ``(name, config)`` per model: the name of its sub-directory, its model and
+        its export suffix, and the configuration that builds its strategy instance.
+        Training, export and reports all ask this, never the strategy's name.
+
+        Args:
+          config: a `mtl_tf.config.RunConfig`.
+
+        Raises:
+          ValueError: the configuration selects a variant that does not exist.
+        """
+        del config
+        return []
+
     def describe(self) -> dict[str, Any]:
         """Static facts about this strategy instance for metrics.json (e.g. a preference)."""
         return {}

@@ -6,6 +6,7 @@ strategy run once per grid point.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,3 +45,44 @@ class FixedWeighting(Weighting):
     ) -> tf.Tensor:
         del task_losses, gram
         return self._weights_tensor
+
+
+def grid_weight_vectors(num_tasks: int, points: int) -> list[tuple[float, ...]]:
+    """The interior points of the simplex lattice with ``points + 1`` divisions.
+
+    With ``H = points + 1``, these are all ``w = (n_1, ..., n_m) / H`` with positive
+    integers ``n_k`` summing to ``H`` (every component >= 1/H): ``C(H - 1, m - 1)``
+    vectors. For two tasks that is ``points`` vectors evenly spaced strictly inside
+    the segment, e.g. ``points=3`` gives (0.25, 0.75), (0.5, 0.5), (0.75, 0.25): the
+    grid-search baseline of Pareto MTL. The corners (a weight of 0, i.e. a task
+    ignored) are excluded because they are single-task training, not a trade-off.
+
+    Args:
+      num_tasks: Number of tasks ``m`` (>= 1).
+      points: Grid points per task axis (>= 1); needs ``points + 1 >= num_tasks`` for
+        the lattice to have an interior point.
+
+    Returns:
+      The weight vectors, in lexicographic order of ``(n_1, ..., n_m)``.
+
+    Raises:
+      ValueError: If ``num_tasks`` or ``points`` is out of range.
+    """
+    if num_tasks < 1:
+        raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+    if points < 1:
+        raise ValueError(f"--grid_points must be >= 1, got {points}")
+    divisions = points + 1
+    if divisions < num_tasks:
+        raise ValueError(
+            f"--grid_points={points} gives {divisions} divisions, too few for a grid "
+            f"with every one of {num_tasks} tasks weighted; use --grid_points >= "
+            f"{num_tasks - 1}"
+        )
+    vectors = []
+    # Stars and bars: m - 1 distinct cut positions in 1..H-1 split H into m positive
+    # parts; combinations() yields the cuts, hence the parts, in lexicographic order.
+    for cuts in itertools.combinations(range(1, divisions), num_tasks - 1):
+        bounds = (0, *cuts, divisions)
+        vectors.append(tuple((b - a) / divisions for a, b in itertools.pairwise(bounds)))
+    return vectors

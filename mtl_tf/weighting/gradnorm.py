@@ -61,11 +61,8 @@ class GradNormWeighting(Weighting):
 
     @classmethod
     def from_config(cls, num_tasks: int, config: Any) -> GradNormWeighting:
-        return cls(
-            num_tasks,
-            alpha=getattr(config, "gradnorm_alpha", 1.5),
-            learning_rate=getattr(config, "gradnorm_lr", 0.025),
-        )
+        # No defaults here: RunConfig's are the single source (the flags take theirs too).
+        return cls(num_tasks, alpha=config.gradnorm_alpha, learning_rate=config.gradnorm_lr)
 
     def compute_weights(
         self, task_losses: tf.Tensor, gram: tf.Tensor | None = None

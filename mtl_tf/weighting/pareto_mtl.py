@@ -41,6 +41,7 @@ the conditioning of its linear solves.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from typing import Any
@@ -249,6 +250,21 @@ class ParetoMTLWeighting(Weighting):
             trainable=False,
             name="active_mask",
         )
+
+    @classmethod
+    def model_variants(cls, config: Any) -> list[tuple[str, Any]]:
+        """One model per preference vector (Algorithm 1: the K sub-problems are
+        independent), or only `config.preference_index`'s."""
+        k = config.num_preferences
+        index = config.preference_index
+        if index is not None and not 0 <= index < k:
+            raise ValueError(
+                f"--preference_index={index} is out of range for --num_preferences={k} "
+                f"(allowed: 0..{k - 1})"
+            )
+        indices = range(k) if index is None else [index]
+        return [(f"preference_{i}", dataclasses.replace(config, preference_index=i))
+                for i in indices]
 
     @classmethod
     def from_config(cls, num_tasks: int, config: Any) -> ParetoMTLWeighting:

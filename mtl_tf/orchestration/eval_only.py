@@ -16,11 +16,14 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_tf.config import RunConfig
+from mtl_tf.data.datasets import load_dataset, load_run_dataset
+from mtl_tf.data.pipeline import split_dataset
+from mtl_tf.evaluation import metrics as metrics_lib
+from mtl_tf.evaluation.robustness import evaluate_robustness, overall_result
 from mtl_tf.io_utils import atomic_write_json
-from mtl_tf.run_dir import locked
-
-# Evaluation settings a re-evaluation takes from the caller, not from the run's config.
-EVAL_FIELDS = ("etas", "attack", "eot_samples", "pgd_steps", "pgd_step_size", "batch_size")
+from mtl_tf.methods import get_method
+from mtl_tf.run_dir import REEVALUATION_FIELDS, locked
+from mtl_tf.run_dir.restore import restore_run
 
 
 def evaluate_run(run_dir: str, eval_config: RunConfig) -> dict:
@@ -29,23 +32,15 @@ def evaluate_run(run_dir: str, eval_config: RunConfig) -> dict:
     The test pairs are regenerated from the run's own data settings and seed (the same
     pairs it was scored on); the attack settings come from `eval_config`.
     """
-    from mtl_tf.export.runs import restore_run
-
     restored = restore_run(run_dir)  # first: refuses what is not a finished run
     with locked(run_dir):  # metrics.json is rewritten: no training may run meanwhile
         return _evaluate_run(run_dir, eval_config, restored)
 
 
 def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
-    from mtl_tf.data.datasets import load_run_dataset
-    from mtl_tf.data.pipeline import split_dataset
-    from mtl_tf.evaluation import metrics as metrics_lib
-    from mtl_tf.methods import get_method
-    from mtl_tf.training import run as run_lib
-
     config, metrics, _, restored = restored_run
     config = dataclasses.replace(
-        config, **{f: getattr(eval_config, f) for f in EVAL_FIELDS})
+        config, **{f: getattr(eval_config, f) for f in REEVALUATION_FIELDS})
     spec = get_method(config.method)
     data = load_run_dataset(
         dataclasses.replace(config, data_dir=config.data_dir or eval_config.data_dir))
@@ -60,19 +55,15 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
                                            tasks))
         entry.pop("robustness", None)
         if config.etas:
-            entry["robustness"] = run_lib.evaluate_robustness(config, trainer, test_ds, tasks,
-                                                              model_dir)
-    if metrics.get("accuracy") is not None:
-        models = metrics["models"]
-        if spec.single_task:
-            overall = metrics_lib.summarize(logits_by_task, data.test_labels, data.task_names)
-            overall["robustness"] = run_lib.combine_single_task_robustness(models)
-        else:
-            overall = {k: models[0].get(k) for k in ("accuracy", "loss", "joint_accuracy",
-                                                     "robustness")}
+            entry["robustness"] = evaluate_robustness(config, trainer, test_ds, tasks, model_dir)
+    if metrics.get("accuracy") is not None:  # the run has a single answer per task
+        overall = overall_result(
+            single_task=spec.single_task, model_results=metrics["models"],
+            logits_by_task=logits_by_task, labels=data.test_labels,
+            task_names=data.task_names)
         for key in ("accuracy", "loss", "joint_accuracy", "robustness"):
             metrics[key] = overall.get(key)
-    metrics["evaluated_with"] = {f: getattr(config, f) for f in EVAL_FIELDS}
+    metrics["evaluated_with"] = {f: getattr(config, f) for f in REEVALUATION_FIELDS}
     atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
 
@@ -138,11 +129,6 @@ class _SignatureHead:
 
 def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     """Scores an exported SavedModel on the test pairs described by `config`."""
-    from mtl_tf.data.datasets import load_dataset
-    from mtl_tf.data.pipeline import split_dataset
-    from mtl_tf.evaluation import metrics as metrics_lib
-    from mtl_tf.training import run as run_lib
-
     data = load_dataset(config.dataset, data_dir=config.data_dir, data_source=config.data_source,
                         train_size=config.train_size, test_size=config.test_size,
                         seed=config.seed)
@@ -153,7 +139,6 @@ def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     summary = metrics_lib.summarize(metrics_lib.predict_logits(model, test_ds),
                                     data.test_labels[:, indices], model.task_names)
     if config.etas:
-        summary["robustness"] = run_lib.evaluate_robustness(config, model, test_ds,
-                                                            model.task_names)
+        summary["robustness"] = evaluate_robustness(config, model, test_ds, model.task_names)
     return {"saved_model": path, "dataset": data.name, "tasks": list(model.task_names),
             "data_origin": data.origin, **summary}

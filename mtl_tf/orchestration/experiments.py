@@ -32,7 +32,7 @@ and 5,000 test pairs, 3 epochs; estimated 39 / 39 / 31 min (measured: see BENCHM
 MTFL's reproduction uses ``quick_mtfl``. ``--methods`` reruns a subset of an experiment
 (the key cells of a claim) under another ``--seed``.
 
-(`python -c "from mtl_tf import experiments as e; print(e.format_estimates())"` prints
+(`python -c "from mtl_tf.orchestration import experiments as e; print(e.format_estimates())"` prints
 the current numbers.) Worked example, quick_multi_mnist: training image-passes weighted by
 step cost = 3 epochs x 6,000 pairs x (STL 2 + GS 1 + UWL 1 + GradNorm 1 + MGDA 1.7 +
 Pareto MTL 5 x 1.7) / 440 img/s = 621 s, plus the VIB methods 3 x 6,000 x (STVIB 2 +
@@ -45,8 +45,6 @@ about 1,140 s = 19 min.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -54,7 +52,7 @@ from typing import Any
 
 from absl import logging
 
-from mtl_tf.config import RunConfig, comparable_config
+from mtl_tf.config import RunConfig
 
 __all__ = [
     "COST_MODEL",
@@ -86,6 +84,8 @@ class Experiment:
         settings that exist for one method alone (GS's grid, Pareto MTL's preferences).
       paper_table: key of `mtl_tf.evaluation.paper_tables.PAPER_TABLES` whose published
         numbers the report prints beside ours (``paper_comparison.md``), or None.
+      example_method: the method whose model draws the clean and adversarial example
+        images (MTVIB Figs. 2-3 show MTVIB's); the first method run when it was not run.
     """
 
     name: str
@@ -97,6 +97,7 @@ class Experiment:
         default_factory=dict
     )
     paper_table: str | None = None
+    example_method: str = "mtvib"
 
     def __post_init__(self) -> None:
         # Fail at definition time, not after hours of training the first methods.
@@ -231,7 +232,8 @@ COST_MODEL: dict[str, Any] = {
     "inference_images_per_second": 1500.0,
     # Step cost relative to a GS step: MGDA w.r.t. the shared parameters and Pareto MTL
     # need one backward pass per task (GradNorm and MGDA-UB: ~1x).
-    "step_cost": {"mgda": 1.7, "pareto_mtl": 1.7},
+    # Keyed by the strategy's `gradient_source`.
+    "step_cost": {"params": 1.7},
     # FGSM over the eta grid: ~2.1 inference passes over the test set (clean + gradient
     # pass; every eta's forward pass reuses one sign), per model.
     "fgsm_passes": 2.1,
@@ -241,7 +243,6 @@ COST_MODEL: dict[str, Any] = {
     "dataset_slowdown": {"mtfl": 4.0},
     "num_tasks": {"mtfl": 4},
 }
-_VIB_METHODS = frozenset({"stvib", "mtvib"})
 
 
 def method_config(exp: Experiment, method: str, base_config: RunConfig,
@@ -258,15 +259,15 @@ def method_config(exp: Experiment, method: str, base_config: RunConfig,
     )
 
 
-def _num_models(method: str, config: RunConfig, num_tasks: int) -> int:
-    if method in ("stl", "stvib"):
+def _num_models(spec: Any, config: RunConfig, num_tasks: int) -> int:
+    from mtl_tf.weighting import registered
+    from mtl_tf.weighting.fixed import grid_weight_vectors
+
+    if spec.single_task:
         return num_tasks
-    if method == "pareto_mtl":
-        return 1 if config.preference_index is not None else config.num_preferences
-    if method == "gs" and config.grid_points:
-        # Interior simplex lattice with grid_points + 1 divisions: C(grid_points, m - 1).
-        return math.comb(config.grid_points, num_tasks - 1)
-    return 1
+    if spec.grid_search and config.grid_points:
+        return len(grid_weight_vectors(num_tasks, config.grid_points))
+    return len(registered()[spec.weighting].model_variants(config)) or 1
 
 
 def estimate_seconds(exp: Experiment, base_config: RunConfig | None = None) -> dict[str, float]:
@@ -285,16 +286,19 @@ def estimate_seconds(exp: Experiment, base_config: RunConfig | None = None) -> d
     slow = cm["dataset_slowdown"].get(exp.dataset, 1.0)
     num_tasks = cm["num_tasks"].get(exp.dataset, 2)
     out: dict[str, float] = {}
+    from mtl_tf.methods import get_method  # lazy: the method registry loads TensorFlow
+    from mtl_tf.weighting import build_weighting
+
     for method in exp.methods:
         config = method_config(exp, method, base_config or RunConfig(), "/unused")
-        models = _num_models(method, config, num_tasks)
-        encoder = config.encoder or ("vib" if method in _VIB_METHODS else "deterministic")
+        spec = get_method(method)
+        models = _num_models(spec, config, num_tasks)
+        encoder = config.resolved_encoder(spec.encoder)
         train_rate = cm["train_images_per_second"][encoder] / slow
         infer_rate = cm["inference_images_per_second"] / slow
-        step = cm["step_cost"].get(method, 1.0)
-        if method == "mgda" and config.grad_wrt != "params":
-            step = 1.0  # MGDA-UB: gradients w.r.t. the representation, ~1x
-        grid = method == "gs" and config.grid_points
+        source = build_weighting(spec.weighting, num_tasks, config).gradient_source
+        step = cm["step_cost"].get(source, 1.0)
+        grid = spec.grid_search and config.grid_points
         eval_size = config.val_size if grid else config.test_size
         per_model = (
             config.epochs * config.train_size * step / train_rate
@@ -318,33 +322,6 @@ def format_estimates() -> str:
 
 
 # ----------------------------------------------------------------------------- running
-# Settings that do not change what a finished run computed.
-_PRESENTATION_FIELDS = frozenset({"verbose", "keep_checkpoints", "output_dir"})
-
-
-def _finished_metrics(config: RunConfig) -> dict | None:
-    """The metrics of a finished run of exactly `config`, or None.
-
-    metrics.json is written last (atomically), so its presence means the run finished;
-    config.json must match (a larger `epochs`, say, must continue training instead).
-    """
-    run_dir = config.output_dir
-    metrics_path = os.path.join(run_dir, "metrics.json")
-    config_path = os.path.join(run_dir, "config.json")
-    if not (os.path.exists(metrics_path) and os.path.exists(config_path)):
-        return None
-    with open(config_path, encoding="utf-8") as f:
-        previous = json.load(f)
-    # A JSON round trip gives tuples as lists, as the run wrote them.
-    current = comparable_config(json.loads(json.dumps(dataclasses.asdict(config))))
-    previous = comparable_config(previous)
-    keys = (set(previous) | set(current)) - _PRESENTATION_FIELDS
-    if any(previous.get(k) != current.get(k) for k in keys):
-        return None
-    with open(metrics_path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def run_experiment(
     name: str,
     *,
@@ -364,7 +341,7 @@ def run_experiment(
       name: a key of `EXPERIMENTS`.
       base_config: settings not fixed by the experiment (data_dir, seed, etas, ...).
       report_dir: where the runs and the report go.
-      run: ``run(config) -> metrics``; default `mtl_tf.training.run.run`.
+      run: ``run(config) -> metrics``; default `mtl_tf.orchestration.runs.run`.
       methods: a subset of the experiment's methods to run and report (for example the
         key cells of a claim, rerun under more seeds); None runs them all. Each method's
         config is the same as in the full experiment, so the runs are interchangeable.
@@ -389,31 +366,59 @@ def run_experiment(
         exp = dataclasses.replace(
             exp, methods=tuple(m for m in exp.methods if m in methods),
             method_overrides={m: o for m, o in exp.method_overrides.items() if m in methods})
-    if run is None:
-        from mtl_tf.training.run import run  # lazy: pulls in TensorFlow and the trainers
+    # Lazy: TensorFlow and the trainers; the experiment definitions above stay TF-free
+    # (the command line validates --experiment before loading TensorFlow).
     from mtl_tf.evaluation.reports import write_report
+    from mtl_tf.run_dir import finished_metrics
+
+    if run is None:
+        from mtl_tf.orchestration.runs import run
 
     metrics_by_method: dict[str, dict] = {}
     for method in exp.methods:
         config = method_config(exp, method, base_config, report_dir)
-        finished = _finished_metrics(config)
+        finished = finished_metrics(config)
         if finished is not None:
             logging.info("%s/%s: finished run found in %s", name, method, config.output_dir)
             metrics_by_method[method] = finished
             continue
         logging.info("%s/%s: training into %s", name, method, config.output_dir)
         metrics_by_method[method] = run(config)
-    paths = write_report(metrics_by_method, report_dir, **report_kwargs)
+    if "example_model" not in report_kwargs:
+        report_kwargs.update(_example_kwargs(exp, metrics_by_method, report_dir))
+    extra_files = {}
     if exp.paper_table:
         from mtl_tf.evaluation.paper_tables import PAPER_TABLES, comparison_markdown
-        from mtl_tf.io_utils import atomic_write_text
 
-        paths["paper_comparison.md"] = os.path.join(report_dir, "paper_comparison.md")
-        atomic_write_text(paths["paper_comparison.md"], comparison_markdown(
-            metrics_by_method, PAPER_TABLES[exp.paper_table]))
+        extra_files["paper_comparison.md"] = comparison_markdown(
+            metrics_by_method, PAPER_TABLES[exp.paper_table])
+    paths = write_report(metrics_by_method, report_dir, extra_files=extra_files,
+                         **report_kwargs)
     return {
         "experiment": name,
         "metrics": metrics_by_method,
         "report": paths,
         "estimate_seconds": estimate_seconds(exp, base_config),
     }
+
+
+def _example_kwargs(exp: Experiment, metrics_by_method: Mapping[str, dict],
+                    report_dir: str) -> dict[str, Any]:
+    """The model and test images whose clean and adversarial versions the report draws
+    (MTVIB Figs. 2-3): `exp.example_method`'s first model if it was run, else the first
+    method's."""
+    from mtl_tf.data.datasets import load_run_dataset
+    from mtl_tf.data.pipeline import split_dataset
+    from mtl_tf.run_dir.restore import restore_run
+
+    ran = list(metrics_by_method)
+    method = exp.example_method if exp.example_method in ran else ran[0]
+    if not metrics_by_method[method].get("models"):
+        return {}
+    config, _, _, restored = restore_run(os.path.join(report_dir, "runs", method))
+    plan, trainer, _ = restored[0]
+    data = load_run_dataset(config)
+    images, labels = next(iter(split_dataset(data, "test", plan.task_indices, 8,
+                                             shuffle=False, seed=0)))
+    return {"example_model": trainer, "example_images": images, "example_labels": labels,
+            "example_etas": config.etas or (0.0, 0.1, 0.2, 0.3)}

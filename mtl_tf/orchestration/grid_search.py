@@ -5,7 +5,7 @@ vector w of an interior simplex lattice, the grid Pareto MTL compares against, a
 best vector is picked by joint accuracy on held-out validation pairs (never on the test
 set). keras-tuner's `GridSearchOracle` walks the grid: the only hyperparameter is
 `weights_index`, an index into the lattice, and each trial trains one model with
-`mtl_tf.training.run.train_model`.
+`mtl_tf.orchestration.model.train_model`.
 
 Layout inside the run directory:
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import json
 import os
 from typing import Any
@@ -41,55 +40,15 @@ from mtl_tf.data.datasets import MultiTaskData
 from mtl_tf.evaluation import metrics as metrics_lib
 from mtl_tf.io_utils import atomic_write_json
 from mtl_tf.methods import MethodSpec
-from mtl_tf.training.run import ModelPlan, train_model
-from mtl_tf.weighting.fixed import FixedWeighting
+from mtl_tf.orchestration.model import train_model
+from mtl_tf.training.fit import ModelPlan
+from mtl_tf.weighting.fixed import FixedWeighting, grid_weight_vectors
 
-__all__ = ["grid_weight_vectors", "run_grid_search"]
+__all__ = ["grid_weight_vectors", "run_grid_search"]  # the lattice lives with FixedWeighting
 
 _HP_NAME = "weights_index"
 _OBJECTIVE = "val_joint_accuracy"
 _RESULT_FILE = "grid_point.json"
-
-
-def grid_weight_vectors(num_tasks: int, points: int) -> list[tuple[float, ...]]:
-    """The interior points of the simplex lattice with ``points + 1`` divisions.
-
-    With ``H = points + 1``, these are all ``w = (n_1, ..., n_m) / H`` with positive
-    integers ``n_k`` summing to ``H`` (every component >= 1/H): ``C(H - 1, m - 1)``
-    vectors. For two tasks that is ``points`` vectors evenly spaced strictly inside
-    the segment, e.g. ``points=3`` gives (0.25, 0.75), (0.5, 0.5), (0.75, 0.25): the
-    grid-search baseline of Pareto MTL. The corners (a weight of 0, i.e. a task
-    ignored) are excluded because they are single-task training, not a trade-off.
-
-    Args:
-      num_tasks: Number of tasks ``m`` (>= 1).
-      points: Grid points per task axis (>= 1); needs ``points + 1 >= num_tasks`` for
-        the lattice to have an interior point.
-
-    Returns:
-      The weight vectors, in lexicographic order of ``(n_1, ..., n_m)``.
-
-    Raises:
-      ValueError: If ``num_tasks`` or ``points`` is out of range.
-    """
-    if num_tasks < 1:
-        raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
-    if points < 1:
-        raise ValueError(f"--grid_points must be >= 1, got {points}")
-    divisions = points + 1
-    if divisions < num_tasks:
-        raise ValueError(
-            f"--grid_points={points} gives {divisions} divisions, too few for a grid "
-            f"with every one of {num_tasks} tasks weighted; use --grid_points >= "
-            f"{num_tasks - 1}"
-        )
-    vectors = []
-    # Stars and bars: m - 1 distinct cut positions in 1..H-1 split H into m positive
-    # parts; combinations() yields the cuts, hence the parts, in lexicographic order.
-    for cuts in itertools.combinations(range(1, divisions), num_tasks - 1):
-        bounds = (0, *cuts, divisions)
-        vectors.append(tuple((b - a) / divisions for a, b in itertools.pairwise(bounds)))
-    return vectors
 
 
 def _point_name(weights: tuple[float, ...]) -> str:
@@ -241,7 +200,7 @@ def run_grid_search(
     Returns:
       ``(results, best_index)``: one dict per grid point, in grid order, with ``name``,
       ``directory`` (relative to ``run_dir``), the test summary of
-      :func:`mtl_tf.training.run.train_model` (``accuracy``, ``loss``,
+      :func:`mtl_tf.orchestration.model.train_model` (``accuracy``, ``loss``,
       ``joint_accuracy``, ``num_examples``, ``task_weights``) and ``validation``
       (``accuracy`` per task and ``joint_accuracy``); and the index of the point with
       the highest validation joint accuracy (the first one on ties).

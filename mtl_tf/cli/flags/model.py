@@ -1,0 +1,24 @@
+"""Flags: the method (encoder + weighting) and the network it trains."""
+
+from __future__ import annotations
+
+from absl import flags
+
+from mtl_tf import choices
+from mtl_tf.config import RunConfig
+
+TITLE = "Method and model"
+
+_DEFAULTS = RunConfig()
+
+flags.DEFINE_enum("method", _DEFAULTS.method, list(choices.METHODS),
+                  "Training method (a named encoder + weighting combination).")
+flags.DEFINE_enum("encoder", _DEFAULTS.encoder, list(choices.ENCODERS),
+                  "Override the method's encoder (e.g. vib with any weighting).")
+flags.DEFINE_enum("backbone", _DEFAULTS.backbone, list(choices.BACKBONES),
+                  "small_alexnet: MTVIB Table I/II; lenet: Pareto MTL's LeNet.")
+flags.DEFINE_float("bn_momentum", _DEFAULTS.bn_momentum,
+                   "BatchNorm moving-average momentum (Keras' 0.99 is too slow for short runs).",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("beta", _DEFAULTS.beta, "VIB KL weight (MTVIB eq. 23).", lower_bound=0.0)
+flags.DEFINE_integer("latent_dim", _DEFAULTS.latent_dim, "VIB latent dimension.", lower_bound=1)

@@ -1,0 +1,74 @@
+"""Flags of one method each: GS weights and grid, GradNorm, MGDA, Pareto MTL, synthetic."""
+
+from __future__ import annotations
+
+import math
+
+from absl import flags
+
+from mtl_tf import choices
+from mtl_tf.config import RunConfig
+
+TITLE = "Method-specific: GS, GradNorm, MGDA, Pareto MTL, synthetic example"
+
+_DEFAULTS = RunConfig()
+
+# None, as RunConfig: equal weights.
+flags.DEFINE_list("task_weights", None,
+                  "Fixed task weights for --method=gs, one per task, e.g. 0.5,0.5 "
+                  "(default: equal).")
+flags.DEFINE_integer("grid_points", _DEFAULTS.grid_points,
+                     "gs: grid-search this many weight vectors per task axis with keras-tuner "
+                     "(needs --val_size); 0 = one run with --task_weights.", lower_bound=0)
+flags.DEFINE_float("gradnorm_alpha", _DEFAULTS.gradnorm_alpha, "GradNorm asymmetry alpha.",
+                   lower_bound=0.0)
+flags.DEFINE_float("gradnorm_lr", _DEFAULTS.gradnorm_lr, "GradNorm weight learning rate.",
+                   lower_bound=0.0)
+flags.DEFINE_enum("grad_wrt", _DEFAULTS.grad_wrt, list(choices.GRAD_WRT),
+                  "MGDA: gradients w.r.t. shared parameters, or the shared representation "
+                  "(MGDA-UB).")
+flags.DEFINE_enum("grad_normalization", _DEFAULTS.grad_normalization,
+                  list(choices.GRAD_NORMALIZATIONS), "MGDA gradient normalisation.")
+flags.DEFINE_integer("min_norm_max_iters", _DEFAULTS.min_norm_max_iters,
+                     "Min-norm solver iteration cap.", lower_bound=1)
+flags.DEFINE_float("min_norm_tol", _DEFAULTS.min_norm_tol, "Min-norm solver tolerance.",
+                   lower_bound=0.0)
+flags.DEFINE_integer("num_preferences", _DEFAULTS.num_preferences,
+                     "Pareto MTL: number of preference vectors K (one model each).",
+                     lower_bound=2)
+flags.DEFINE_integer("preference_index", _DEFAULTS.preference_index,
+                     "Pareto MTL: train only this preference (0-based); default all.",
+                     lower_bound=0)
+flags.DEFINE_float("pareto_epsilon", _DEFAULTS.pareto_epsilon,
+                   "Pareto MTL: constraint j is active when G_j > -epsilon (eq. 11).",
+                   lower_bound=0.0)
+flags.DEFINE_float("pareto_max_init_epochs", _DEFAULTS.pareto_max_init_epochs,
+                   "Pareto MTL: bound on the feasible-start phase, in epochs.",
+                   lower_bound=0.0)
+flags.DEFINE_integer("synthetic_runs", _DEFAULTS.synthetic_runs,
+                     "Synthetic example: random starts of gs / mgda.", lower_bound=1)
+
+
+def parse_weights(values: list[str] | None) -> tuple[float, ...] | None:
+    """`--task_weights` as numbers (None when the flag is unset).
+
+    Raises:
+      ValueError: when a value is not a number.
+    """
+    if values is None:
+        return None
+    return tuple(float(v) for v in values)
+
+
+@flags.validator("task_weights",
+                 message="--task_weights must be comma-separated non-negative numbers, "
+                         "not all zero, e.g. --task_weights=0.5,0.5")
+def _check_task_weights(values: list[str] | None) -> bool:
+    if values is None:
+        return True
+    try:
+        weights = parse_weights(values)
+    except ValueError:
+        return False
+    # inf passes `w >= 0` but is no weight (the weighted loss would be inf or nan).
+    return all(math.isfinite(w) and w >= 0 for w in weights) and sum(weights) > 0
