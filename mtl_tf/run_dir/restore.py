@@ -17,7 +17,7 @@ import tensorflow as tf
 from mtl_tf import methods as methods_lib
 from mtl_tf.config import RunConfig
 from mtl_tf.io_utils import read_json
-from mtl_tf.training.checkpoints import restore_checkpoint
+from mtl_tf.training.checkpoints import damage_reason, restore_checkpoint
 from mtl_tf.training.fit import ModelPlan, build_trainer, plan_models
 from mtl_tf.weighting.fixed import FixedWeighting, grid_weight_vectors
 
@@ -101,9 +101,8 @@ def _restore_latest(trainer, model_dir: str) -> None:
         # Serving an older epoch than metrics.json describes would be wrong: say what is
         # damaged; rerunning the training command falls back to the newest intact
         # checkpoint and retrains the lost epochs.
-        text = (getattr(e, "message", None) or str(e)).splitlines()[0][:160]
         raise ValueError(
-            f"checkpoint {latest} is damaged ({type(e).__name__}: {text}); rerun the "
+            f"checkpoint {latest} is damaged ({damage_reason(e)}); rerun the "
             f"training command of {model_dir} to retrain from the newest intact "
             "checkpoint, then export again"
         ) from None

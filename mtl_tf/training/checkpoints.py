@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import glob
 import os
+import re
 import shutil
 
 import tensorflow as tf
@@ -59,9 +60,12 @@ def restore_checkpoint(checkpoint: tf.train.Checkpoint, path: str,
         ) from None
 
 
-def _damage_reason(error: BaseException) -> str:
+def damage_reason(error: BaseException) -> str:
+    """One short line saying why a checkpoint could not be read: the error's type and the
+    first line of its message, without TensorFlow's ``{{function_node ...}}`` prefix."""
     text = getattr(error, "message", None) or str(error) or type(error).__name__
-    return f"{type(error).__name__}: {text.splitlines()[0][:160]}"
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text.strip())
+    return f"{type(error).__name__}: {text.splitlines()[0][:160] if text else ''}"
 
 
 def _is_mismatch(error: BaseException) -> bool:
@@ -103,9 +107,9 @@ def restore_newest_intact(
         except _DAMAGE as e:
             if _is_mismatch(e):
                 raise
-            problems.append(f"{prefix}: {_damage_reason(e)}")
+            problems.append(f"{prefix}: {damage_reason(e)}")
             logging.warning("Checkpoint %s is damaged (%s); trying the previous one.",
-                            prefix, _damage_reason(e))
+                            prefix, damage_reason(e))
             continue
         if problems:
             logging.warning("Resumed from %s; the newer damaged checkpoint(s) will be "
