@@ -115,12 +115,14 @@ def _styles(columns: Sequence[cols.Column], methods: Sequence[str]) -> list[dict
     # the same numbers (e.g. 0 % under attack), the later line lies inside the earlier
     # one instead of hiding it.
     counts = Counter(c.method for c in columns)
+    drawn = list(counts)  # the figure's methods, in drawing (report) order
     styles = []
-    for i, column in enumerate(columns):
+    for column in columns:
         style = canvas.column_style(column, methods, counts[column.method])
-        depth = 1.0 - i / max(len(columns) - 1, 1)  # 1 for the first column drawn, 0 last
-        style["linewidth"] += 1.0 * depth
-        style["markersize"] += 2.5 * depth
+        # 1 for the first method drawn, 0 for the last.
+        depth = 1.0 - drawn.index(column.method) / max(len(drawn) - 1, 1)
+        style["linewidth"] += 1.4 * depth
+        style["markersize"] += 4.0 * depth
         styles.append(style)
     return styles
 
@@ -173,8 +175,9 @@ def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     canvas.legend_outside(fig, handles, labels)
-    caption = ["Test accuracy on FGSM adversarial test images (eta 0: clean images); "
-               "dashed: single-task references."]
+    caption = ["Test accuracy on FGSM adversarial test images (eta 0: clean images)"
+               + ("; dashed: single-task references." if any(
+                   cols.is_single_task(c.method) for c in columns) else ".")]
     caption += [n for n in (_preference_note(columns),
                             fgsm_artefact_note(metrics_by_method, tasks=tasks)) if n]
     canvas.add_caption(fig, caption)
