@@ -44,45 +44,194 @@ def front_points(metrics: dict) -> list[dict]:
     ]
 
 
+# Two markers whose centres are closer than this fraction of the axes' range on both
+# axes cover each other at the figure's marker sizes.
+_OVERLAP = 0.025
+# Where a zoomed inset may go, in axes fractions (x0, y0, width, height), in order of
+# preference: a front runs from the top left to the bottom right, so the bottom left
+# (dominated, usually empty) first.
+# Offsets leave room for the inset's own tick labels inside the main axes.
+_INSET_PLACES = ((0.14, 0.12, 0.4, 0.4), (0.56, 0.5, 0.4, 0.4),
+                 (0.14, 0.5, 0.4, 0.4), (0.56, 0.12, 0.4, 0.4))
+
+
+def _method_series(
+    metrics_by_method: dict[str, dict], tasks: Sequence[str]
+) -> list[dict]:
+    # Per method with points, in report order: what to draw and how.
+    methods = cols.ordered_methods(metrics_by_method)
+    series = []
+    for method in methods:
+        points = _xy(front_points(metrics_by_method[method]), tasks)
+        if not points:
+            continue
+        # Several models and no single answer (Pareto MTL): labelled and joined in
+        # preference order; a grid's points are alternatives, not a front.
+        several = len(points) > 1 and not metrics_by_method[method].get("grid")
+        ordered = (_preference_order(points) if several
+                   else [(i, xy) for i, (_, xy) in enumerate(points)])
+        series.append({
+            "method": method, "points": ordered, "several": several,
+            "colour": canvas.method_colour(method, methods),
+            "marker": canvas.method_marker(method, methods),
+            "label": _legend_label(method, len(points), several, metrics_by_method),
+        })
+    return series
+
+
+def _draw_front(ax, series: list[dict], span: np.ndarray, *, size: float) -> list[tuple]:
+    """Draws every series on `ax`; returns the (x, y) pairs of markers that cover each
+    other (each later one drawn hollow, ringing the earlier)."""
+    placed: list[tuple[float, float]] = []
+    crowded: list[tuple[float, float]] = []
+    for rank, item in enumerate(series):
+        colour, points = item["colour"], item["points"]
+        zorder = 3 + rank / 100  # later methods on top, in report order
+        if item["several"]:
+            ax.plot(*zip(*(xy for _, xy in points), strict=True), color=colour,
+                    linewidth=1.2, zorder=2)
+        for k, (index, (x, y)) in enumerate(points):
+            face = canvas.shade(colour, k, len(points)) if item["several"] else colour
+            under = [q for q in placed
+                     if abs(q[0] - x) < _OVERLAP * span[0] and abs(q[1] - y) < _OVERLAP * span[1]]
+            hollow = bool(under)
+            if hollow:
+                crowded += [*under, (x, y)]
+            ax.scatter([x], [y], marker=item["marker"], s=2.2 * size if hollow else size,
+                       facecolors="none" if hollow else [face],
+                       edgecolors=[face] if hollow else "black",
+                       linewidths=1.6 if hollow else 0.6, alpha=1.0 if hollow else 0.9,
+                       zorder=zorder)
+            if item["several"]:
+                ax.annotate(f"p{index}", (x, y), xytext=(6, 4), textcoords="offset points",
+                            fontsize="small", color="0.15", zorder=zorder, gid="preference")
+            placed.append((x, y))
+            if cols.is_single_task(item["method"]):
+                ax.axvline(x, color=colour, linestyle="--", linewidth=0.9, zorder=1)
+                ax.axhline(y, color=colour, linestyle="--", linewidth=0.9, zorder=1)
+    return crowded
+
+
+def _zoom_inset(ax, series: list[dict], crowded: list[tuple]):
+    """A zoomed inset of the crowded markers, placed where it covers no marker; None if
+    there is no such place (the rings of `_draw_front` then have to do)."""
+    ax.autoscale_view()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    every = np.array([xy for item in series for _, xy in item["points"]], float)
+    frac = (every - [x0, y0]) / [x1 - x0, y1 - y0]
+    cluster = np.array(crowded, float)
+    lo, hi = cluster.min(axis=0), cluster.max(axis=0)
+    pad = np.maximum(0.35 * (hi - lo), 0.04 * np.array([x1 - x0, y1 - y0]))
+    lo, hi = lo - pad, hi + pad
+    box = (np.array([lo, hi]) - [x0, y0]) / [x1 - x0, y1 - y0]
+    for bx, by, w, h in _INSET_PLACES:
+        # Free of markers (with a margin for their size), and not over the zoomed region.
+        inside = ((frac[:, 0] > bx - 0.12) & (frac[:, 0] < bx + w + 0.04)
+                  & (frac[:, 1] > by - 0.1) & (frac[:, 1] < by + h + 0.06))
+        over_box = not (box[1, 0] < bx or box[0, 0] > bx + w
+                        or box[1, 1] < by or box[0, 1] > by + h)
+        if inside.any() or over_box:
+            continue
+        inset = ax.inset_axes([bx, by, w, h])
+        inset.set_xlim(lo[0], hi[0])
+        inset.set_ylim(lo[1], hi[1])
+        inset.tick_params(labelsize="x-small")
+        inset.grid(alpha=0.3)
+        inset.set_title("zoom", fontsize="x-small", pad=2)
+        ax.indicate_inset_zoom(inset, edgecolor="0.4")
+        return inset
+    return None
+
+
 def plot_accuracy_front(metrics_by_method: dict[str, dict], path: str) -> str | None:
     """Task 1 vs task 2 test accuracy of every model of every method: Pareto MTL Fig. 4.
 
     Single-task references (the methods whose spec says ``single_task``: STL, STVIB) are
-    drawn as a star with dashed guide lines, the reference Pareto MTL compares against.
+    drawn with dashed guide lines through their point, the reference Pareto MTL compares
+    against. A method with several models for the same tasks (Pareto MTL) has its points
+    labelled by preference ("p0", "p1", ...) and joined in preference order: its front.
+    Colours and markers are the method's own (`canvas.method_colour`). A point that would
+    cover one drawn before it (same spot, up to `_OVERLAP` of the axes) is drawn hollow
+    and larger, a ring around the earlier marker, so that neither hides the other; and
+    such a crowd is repeated, zoomed, in an inset where no marker is.
 
     Returns:
       ``path``, or None (nothing written, warning logged) unless the runs have 2 tasks.
     """
+    from matplotlib.lines import Line2D
+
     tasks = cols.common_tasks(metrics_by_method)
     if len(tasks) != 2:
         logging.warning("The accuracy front needs 2 tasks, the runs have %d: skipping %s",
                         len(tasks), path)
         return None
-    methods = cols.ordered_methods(metrics_by_method)
-    fig = canvas.new_figure(5.0, 4.4)
+    series = _method_series(metrics_by_method, tasks)
+    every = np.array([xy for item in series for _, xy in item["points"]], float).reshape(-1, 2)
+    span = np.maximum(np.ptp(every, axis=0), 1e-9) if len(every) else np.ones(2)
+    fig = canvas.new_figure(6.4, 4.6)
     ax = fig.subplots()
-    for i, method in enumerate(methods):
-        points = front_points(metrics_by_method[method])
-        if not points:
-            continue
-        xs = [100 * p["accuracy"][tasks[0]] for p in points]
-        ys = [100 * p["accuracy"][tasks[1]] for p in points]
-        colour = canvas.method_colour(i)
-        reference = cols.is_single_task(method)
-        ax.scatter(xs, ys, color=colour, marker="*" if reference else canvas.MARKERS[i % 10],
-                   s=160 if reference else 45, label=cols.display_name(method), zorder=3)
-        if reference:
-            for x, y in zip(xs, ys, strict=True):
-                ax.axvline(x, color=colour, linestyle="--", linewidth=0.8)
-                ax.axhline(y, color=colour, linestyle="--", linewidth=0.8)
+    crowded = _draw_front(ax, series, span, size=90)
+    caption = ["Each marker is one model's test accuracy on the two tasks; up and to the "
+               "right is better."]
+    for item in series:
+        if item["several"]:
+            caption.append(f"{cols.display_name(item['method'])}: p0-p"
+                           f"{len(item['points']) - 1} its preference models, joined in "
+                           f"preference order (its front).")
+    if any(cols.is_single_task(item["method"]) for item in series):
+        caption.append("Dashed lines: the single-task references' accuracy on each task.")
+    if crowded:
+        caption.append("Hollow marker: a model on (nearly) the same spot as a marker drawn "
+                       "before it, which it rings.")
+        inset = _zoom_inset(ax, series, crowded)
+        if inset is not None:
+            inset_span = np.array([np.ptp(inset.get_xlim()), np.ptp(inset.get_ylim())])
+            _draw_front(inset, series, inset_span, size=45)
+            caption.append("Inset: the crowded region, zoomed.")
+    # The legend shows each method's filled marker, whichever of its points is hollow.
+    handles = [Line2D([], [], linestyle="-" if item["several"] else "none",
+                      color=item["colour"], marker=item["marker"], markersize=9,
+                      markerfacecolor=item["colour"], markeredgecolor="black",
+                      markeredgewidth=0.6) for item in series]
     ax.set_xlabel(f"Task 1: {tasks[0]} test accuracy (%)")
     ax.set_ylabel(f"Task 2: {tasks[1]} test accuracy (%)")
     dataset = next(iter(metrics_by_method.values())).get("dataset", "")
     ax.set_title(f"{dataset} (Pareto MTL Fig. 4)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    canvas.legend_outside(ax, handles, [item["label"] for item in series])
+    canvas.add_caption(fig, caption)
     canvas.save_png(fig, path)
     return path
+
+
+def _xy(points: list[dict], tasks: Sequence[str]) -> list[tuple[str, tuple[float, float]]]:
+    # (name, (task 1, task 2) accuracy in percent) of each front point.
+    return [(p["name"], (100 * p["accuracy"][tasks[0]], 100 * p["accuracy"][tasks[1]]))
+            for p in points]
+
+
+def _preference_order(
+    points: list[tuple[str, tuple[float, float]]],
+) -> list[tuple[int, tuple[float, float]]]:
+    # (preference index, xy) in preference order: "preference_3" -> 3; a model named
+    # otherwise keeps its position (the order the run trained them in).
+    def index(i: int, name: str) -> int:
+        suffix = name.rsplit("_", 1)[-1]
+        return int(suffix) if name.startswith("preference_") and suffix.isdigit() else i
+
+    return sorted(((index(i, name), xy) for i, (name, xy) in enumerate(points)),
+                  key=lambda item: item[0])
+
+
+def _legend_label(method: str, n: int, several: bool, metrics_by_method: dict) -> str:
+    name = cols.display_name(method)
+    if cols.is_single_task(method):
+        return f"{name} (single-task reference)"
+    if several:
+        return f"{name} (p0-p{n - 1})"
+    if n > 1 and metrics_by_method[method].get("grid"):
+        return f"{name} ({n} grid points)"
+    return name
 
 
 def front_hypervolumes(
