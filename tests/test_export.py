@@ -477,6 +477,12 @@ def test_grpc_without_extra_says_how_to_install(monkeypatch, images):
         client.build_grpc_request("m", images)
 
 
+def _jsonable(value):
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
 class _StandInServer:
     """A stand-in for TF Serving's REST predict API (not TF Serving itself), answering
     from the real exported SavedModel, to run the client's HTTP path end to end."""
@@ -501,7 +507,9 @@ class _StandInServer:
                 else:
                     batch = [row[name] for row in body["instances"]]
                 out = fn(**{name: tf.constant(np.asarray(batch), dtype=spec.dtype)})
-                answer = json.dumps({"outputs": {k: v.numpy().tolist() for k, v in out.items()}})
+                # As TF Serving's REST API: string outputs (class names) as JSON strings.
+                answer = json.dumps({"outputs": {k: _jsonable(v.numpy().tolist())
+                                                 for k, v in out.items()}})
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
