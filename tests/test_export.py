@@ -409,7 +409,10 @@ def test_export_run_stl(tiny_data, tmp_path):
         # The stored test images are uint8 pixels: exactly what serving_uint8 takes.
         pixels = tiny_data.test_images.reshape((-1, *SHAPE))
         out = loaded.signatures["serving_uint8"](image_uint8=tf.constant(pixels))
-        assert sorted(out) == [f"{task}_class_id", f"{task}_probabilities"]
+        assert sorted(out) == [f"{task}_class_id", f"{task}_class_name", f"{task}_probabilities"]
+        # MultiMNIST classes are digits: the name of class id d is "d".
+        assert [n.decode() for n in out[f"{task}_class_name"].numpy()] == [
+            str(i) for i in out[f"{task}_class_id"].numpy()]
         accuracy = float(np.mean(out[f"{task}_class_id"].numpy() == tiny_data.test_labels[:, k]))
         reported = metrics["models"][k]["accuracy"][task]
         assert metrics["models"][k]["name"] == task
