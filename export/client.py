@@ -13,7 +13,9 @@ package, imported only when gRPC is used.
     python export/client.py --model mtvib --blank 36,36,1
 
 Images are nested lists (or numpy arrays), ``[H, W, C]`` for one image or
-``[batch, H, W, C]`` for several; see export/README.md for the signatures.
+``[batch, H, W, C]`` for several; see export/README.md for the signatures. When the
+model has class names (a ``<task>_class_name`` output), they are printed next to the ids:
+``image 0 top_left: class 3 "Dress" (p=0.912)``.
 """
 
 from __future__ import annotations
@@ -179,17 +181,29 @@ def _load_images(path: str) -> Any:
     return np.load(path)
 
 
+def _plain(value: Any) -> Any:
+    """Nested lists of JSON types: numpy arrays to lists, bytes (gRPC strings) to str."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
 def _summarize(outputs: dict) -> list[str]:
-    """One line per task and image: predicted class id and its probability."""
+    """One line per task and image: predicted class id, its name if the model has
+    names (``<task>_class_name``), and its probability."""
     lines = []
     tasks = sorted(k[: -len("_class_id")] for k in outputs if k.endswith("_class_id"))
     for task in tasks:
-        ids = outputs[f"{task}_class_id"]
-        probs = outputs[f"{task}_probabilities"]
-        ids = ids.tolist() if hasattr(ids, "tolist") else ids
-        probs = probs.tolist() if hasattr(probs, "tolist") else probs
-        for i, (cls, p) in enumerate(zip(ids, probs, strict=True)):
-            lines.append(f"image {i} {task}: class {cls} (p={p[cls]:.3f})")
+        ids = _plain(outputs[f"{task}_class_id"])
+        probs = _plain(outputs[f"{task}_probabilities"])
+        names = _plain(outputs.get(f"{task}_class_name", [None] * len(ids)))
+        for i, (cls, p, name) in enumerate(zip(ids, probs, names, strict=True)):
+            label = f'class {cls} "{name}"' if name is not None else f"class {cls}"
+            lines.append(f"image {i} {task}: {label} (p={p[cls]:.3f})")
     return lines
 
 
@@ -226,8 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         outputs = predict_grpc(request, host=args.host, port=args.grpc_port)
     if args.raw:
-        print(json.dumps({k: v.tolist() if hasattr(v, "tolist") else v
-                          for k, v in outputs.items()}))
+        print(json.dumps({k: _plain(v) for k, v in outputs.items()}))
     else:
         print("\n".join(_summarize(outputs)))
     return 0

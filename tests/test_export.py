@@ -409,7 +409,10 @@ def test_export_run_stl(tiny_data, tmp_path):
         # The stored test images are uint8 pixels: exactly what serving_uint8 takes.
         pixels = tiny_data.test_images.reshape((-1, *SHAPE))
         out = loaded.signatures["serving_uint8"](image_uint8=tf.constant(pixels))
-        assert sorted(out) == [f"{task}_class_id", f"{task}_probabilities"]
+        assert sorted(out) == [f"{task}_class_id", f"{task}_class_name", f"{task}_probabilities"]
+        # MultiMNIST classes are digits: the name of class id d is "d".
+        assert [n.decode() for n in out[f"{task}_class_name"].numpy()] == [
+            str(i) for i in out[f"{task}_class_id"].numpy()]
         accuracy = float(np.mean(out[f"{task}_class_id"].numpy() == tiny_data.test_labels[:, k]))
         reported = metrics["models"][k]["accuracy"][task]
         assert metrics["models"][k]["name"] == task
@@ -477,6 +480,12 @@ def test_grpc_without_extra_says_how_to_install(monkeypatch, images):
         client.build_grpc_request("m", images)
 
 
+def _jsonable(value):
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
 class _StandInServer:
     """A stand-in for TF Serving's REST predict API (not TF Serving itself), answering
     from the real exported SavedModel, to run the client's HTTP path end to end."""
@@ -501,7 +510,9 @@ class _StandInServer:
                 else:
                     batch = [row[name] for row in body["instances"]]
                 out = fn(**{name: tf.constant(np.asarray(batch), dtype=spec.dtype)})
-                answer = json.dumps({"outputs": {k: v.numpy().tolist() for k, v in out.items()}})
+                # As TF Serving's REST API: string outputs (class names) as JSON strings.
+                answer = json.dumps({"outputs": {k: _jsonable(v.numpy().tolist())
+                                                 for k, v in out.items()}})
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
