@@ -235,7 +235,8 @@ def test_experiment_command_prints_its_report_and_the_papers_numbers(
 
     import main
     from mtl_tf.config import RunConfig
-    from mtl_tf.orchestration.experiments import EXPERIMENTS, Experiment
+    from mtl_tf.orchestration.experiment_catalog import Experiment
+    from mtl_tf.orchestration.experiments import EXPERIMENTS
 
     monkeypatch.setitem(EXPERIMENTS, "tiny", Experiment(
         "tiny", "multi_mnist", ("gs", "uwl"),

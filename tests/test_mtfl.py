@@ -1,4 +1,5 @@
-"""Tests for mtl_tf.data.mtfl on a miniature MTFL written in the released layout.
+"""Tests for mtl_tf.data.mtfl, mtfl_annotations and mtfl_images on a miniature MTFL written
+in the released layout.
 
 The miniature keeps the release's quirks (CRLF endings, a leading space on every record
 after the first, backslash paths in training.txt, forward slashes in testing.txt) and
@@ -18,14 +19,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtl_tf.data import mtfl
+from mtl_tf.data import mtfl, mtfl_images
 from mtl_tf.data.datasets import load_dataset
-from mtl_tf.data.mtfl import (
+from mtl_tf.data.mtfl import load_mtfl
+from mtl_tf.data.mtfl_annotations import (
     NUM_CLASSES,
     TASK_NAMES,
     MtflFormatError,
     MtflRecord,
-    load_mtfl,
     parse_annotations,
 )
 
@@ -399,10 +400,10 @@ def test_good_images_are_not_decoded_by_the_check(mini, monkeypatch):
     """The check reads each file once; TensorFlow decodes only the doubtful ones."""
     _, root, train, test, _ = mini
     decoded = []
-    original = mtfl._decode_error
-    monkeypatch.setattr(mtfl, "_decode_error", lambda path: decoded.append(path) or
+    original = mtfl_images._decode_error
+    monkeypatch.setattr(mtfl_images, "_decode_error", lambda path: decoded.append(path) or
                         original(path))
-    mtfl.check_images(root, train + test, "annotations")
+    mtfl_images.check_images(root, train + test, "annotations")
     assert decoded == []
 
 

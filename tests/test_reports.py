@@ -18,8 +18,9 @@ from mtl_tf.config import RunConfig
 from mtl_tf.evaluation import reports
 from mtl_tf.evaluation.attacks import LOSS_DESCRIPTION
 from mtl_tf.evaluation.hypervolume import hypervolume
-from mtl_tf.orchestration import experiments
-from mtl_tf.orchestration.experiments import EXPERIMENTS, Experiment, run_experiment
+from mtl_tf.orchestration.experiment_catalog import Experiment, method_config
+from mtl_tf.orchestration.experiment_cost import estimate_seconds
+from mtl_tf.orchestration.experiments import EXPERIMENTS, run_experiment
 
 TASKS = ("top_left", "bottom_right")
 ETAS = ("0", "0.05", "0.1", "0.3")
@@ -306,8 +307,8 @@ def test_every_dataset_has_full_and_quick_experiments():
             assert quick.overrides[field] < full.overrides[field], (dataset, field)
         # MTFL's full test set is already MTVIB's small 1,000 images.
         assert quick.overrides["test_size"] <= full.overrides["test_size"]
-        assert experiments.estimate_seconds(quick)["total"] < 30 * 60
-        assert experiments.estimate_seconds(full)["total"] > 30 * 60
+        assert estimate_seconds(quick)["total"] < 30 * 60
+        assert estimate_seconds(full)["total"] > 30 * 60
         assert full.method_overrides["gs"]["grid_points"] > 0
         assert quick.method_overrides["gs"]["grid_points"] == 0
     mnist = EXPERIMENTS["multi_mnist"]
@@ -320,7 +321,7 @@ def test_every_dataset_has_full_and_quick_experiments():
     # Every experiment's configs are valid RunConfigs.
     for exp in EXPERIMENTS.values():
         for method in exp.methods:
-            config = experiments.method_config(exp, method, RunConfig(), "/r")
+            config = method_config(exp, method, RunConfig(), "/r")
             assert config.output_dir == os.path.join("/r", "runs", method)
 
 
@@ -431,7 +432,7 @@ def test_paper_comparison_puts_published_numbers_beside_ours(fake_metrics):
 
 def test_experiment_paper_tables_exist_and_match_their_tasks():
     from mtl_tf.data.datasets import _TASK_NAMES as MULTI_TASKS
-    from mtl_tf.data.mtfl import TASK_NAMES as MTFL_TASKS
+    from mtl_tf.data.mtfl_annotations import TASK_NAMES as MTFL_TASKS
     from mtl_tf.evaluation.paper_tables import PAPER_TABLES
 
     with_table = {name: exp for name, exp in EXPERIMENTS.items() if exp.paper_table}

@@ -9,7 +9,8 @@ from typing import Any
 from mtl_tf.data.datasets import DATASETS, MultiTaskData, load_dataset
 from mtl_tf.data.idx import IdxFormatError, read_idx, write_idx
 from mtl_tf.data.multi_mnist import make_multi_pairs
-from mtl_tf.data.sources import SourceData, load_source
+from mtl_tf.data.source_data import SourceData
+from mtl_tf.data.sources import load_source
 
 __all__ = [
     "DATASETS",

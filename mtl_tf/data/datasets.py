@@ -43,11 +43,11 @@ import numpy as np
 from absl import logging
 
 from mtl_tf.choices import DATASETS  # the flags' TF-free list of data set names
-from mtl_tf.data import sources as sources_lib
 from mtl_tf.data.mtfl import MtflData, load_mtfl
 from mtl_tf.data.multi_mnist import make_multi_pairs, pair_nbytes
 from mtl_tf.data.multitask import MultiTaskData
-from mtl_tf.data.sources import SOURCES, SourceData, load_source
+from mtl_tf.data.source_data import IDX_FILES, SourceData
+from mtl_tf.data.sources import SOURCES, load_source
 
 __all__ = [
     "DATASETS",
@@ -187,19 +187,14 @@ def check_pair_memory(
 def _source_file(name: str, source: SourceData, key: str) -> str:
     """The file a source array was read from, for messages (e.g. ``DIR/mnist/t10k-...``).
 
-    `SourceData` records where its arrays came from only as `origin`; the file is found
-    the way `sources` found it. Whatever cannot be resolved falls back to the origin.
+    `SourceData.files` names it for IDX files; the embedded sample's file is found in the
+    package. Otherwise (tensorflow-datasets) it falls back to the origin.
     """
-    # sources' private tables: the standard IDX names, and its .gz-first lookup.
-    stem = sources_lib._FILES[key]
-    prefix = "IDX files in "
-    if source.origin.startswith(prefix):
-        found = sources_lib._find_file(source.origin[len(prefix):], stem)
-        if found is not None:
-            return found
-    elif source.origin.startswith("embedded sample"):
+    if source.files is not None:
+        return source.files[key]
+    if source.origin.startswith("embedded sample"):
         root = importlib.resources.files("mtl_tf.data") / "embedded" / name
-        return f"{root / (stem + '.gz')} (embedded sample)"
+        return f"{root / (IDX_FILES[key] + '.gz')} (embedded sample)"
     return f"{source.origin}, {key.replace('_', ' ')}"
 
 

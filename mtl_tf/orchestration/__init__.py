@@ -3,9 +3,11 @@
 * `runs`: `run` trains and evaluates every model of a method into one run directory.
 * `model`: one model of a run, fitted then scored (clean and under attack).
 * `grid_search`: the GS weight grid as keras-tuner trials, picked on validation data.
-* `experiments`: named comparisons (the papers' tables) and their reports.
+* `experiment_catalog`: the named comparisons (the papers' tables) as data, TF-free.
+* `experiment_cost`: their wall-time estimates from measured speeds.
+* `experiments`: running one, then writing its report.
 * `eval_only`: re-scoring a finished run or an exported SavedModel.
 
-Nothing is imported here: `experiments` is read by the command line's flag check
-before TensorFlow loads.
+Nothing is imported here: `experiments` (and through it `experiment_catalog`) is read
+by the command line's flag check before TensorFlow loads.
 """
