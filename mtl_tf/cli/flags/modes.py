@@ -36,7 +36,7 @@ flags.DEFINE_string("saved_model", None,
 flags.DEFINE_string("experiment", None,
                     "The named experiment of --mode=experiment (given alone, it implies the "
                     "mode): a set of methods on one data set with one budget "
-                    "(mtl_tf/orchestration/experiments.py; e.g. quick_multi_mnist, "
+                    "(mtl_tf/orchestration/experiment_catalog.py; e.g. quick_multi_mnist, "
                     "multi_mnist), reported as tables, robustness curves, examples and fronts.")
 flags.DEFINE_string("report_dir", None,
                     "Report directory of --mode=experiment (default "
@@ -146,7 +146,7 @@ def _check_mode_has_its_input(values: dict) -> bool:
         raise flags.ValidationError(f"{spelled} needs --run_dir=<a finished run directory>")
     elif mode == "experiment" and values["experiment"] is None:
         raise flags.ValidationError(
-            f"{spelled} needs --experiment=<name> (see mtl_tf/orchestration/experiments.py)")
+            f"{spelled} needs --experiment=<name> (see mtl_tf/orchestration/experiment_catalog.py)")
     return True
 
 
