@@ -255,3 +255,37 @@ def test_update_frequency_flag():
     bad = main("--tb_update_freq=0")
     assert bad.returncode == 2
     assert "--tb_update_freq must be epoch, batch or a positive integer" in bad.stderr
+
+
+def test_rows_carry_only_the_settings_that_apply():
+    """A VIB method's row has beta, a GradNorm row its alpha and no beta; single-task
+    methods are one row for the run (their models together are one answer)."""
+    from mtl_tf.evaluation.tensorboard_summaries import session_rows
+
+    def metrics(method, encoder, weighting, models, top=None):
+        return {"method": method, "encoder": encoder, "weighting": weighting,
+                "tasks": list(TASKS), "epochs": 3, "models": models, **(top or {})}
+
+    shared = {"name": "m", "directory": ".", "accuracy": {"top_left": 0.9, "bottom_right": 0.8},
+              "joint_accuracy": 0.75, "task_weights": {"top_left": 1.2, "bottom_right": 0.8}}
+    (mtvib,) = session_rows(RunConfig(method="mtvib", beta=0.01),
+                            metrics("mtvib", "vib", "uncertainty", [dict(shared, name="mtvib")]))
+    assert (mtvib.hparams["beta"], mtvib.hparams["latent_dim"]) == (0.01, 256)
+    assert "gradnorm_alpha" not in mtvib.hparams and mtvib.step == 3
+    assert mtvib.trial_id.startswith("mtvib, seed 0 [")
+    assert mtvib.metrics["task_weight/top_left"] == 1.2
+    (gradnorm,) = session_rows(RunConfig(method="gradnorm"),
+                               metrics("gradnorm", "deterministic", "gradnorm", [shared]))
+    assert gradnorm.hparams["gradnorm_alpha"] == 1.5 and "beta" not in gradnorm.hparams
+
+    per_task = [{"name": t, "directory": f"models/{t}", "accuracy": {t: 0.9},
+                 "joint_accuracy": 0.9} for t in TASKS]
+    top = {"accuracy": {"top_left": 0.9, "bottom_right": 0.9}, "joint_accuracy": 0.82,
+           "robustness": {"attack": "pgd", "accuracy": {"0.1": {"top_left": 0.5,
+                                                                "bottom_right": 0.4}},
+                          "joint_accuracy": None}}
+    (stl,) = session_rows(RunConfig(method="stl"),
+                          metrics("stl", "deterministic", "fixed", per_task, top))
+    assert stl.directory == "." and stl.metrics["test/joint_accuracy"] == 0.82
+    assert stl.metrics["test_pgd/eta_0.1/bottom_right_accuracy"] == 0.4
+    assert "test_pgd/eta_0.1/joint_accuracy" not in stl.metrics  # tasks attacked apart
