@@ -80,12 +80,37 @@ class RunConfig:
     strategy: str = "none"
     output_dir: str = "runs/default"
     keep_checkpoints: int = 3
+    # TensorBoard training curves: "epoch" (one point per epoch), "batch" (every step) or
+    # a positive integer N as a string (every N steps). How often is logged, not what is
+    # computed: a presentation setting (`mtl_tf.run_dir.rules`).
+    tb_update_freq: str = "epoch"
     deterministic: bool = True
     verbose: int = 1
 
     def resolved_encoder(self, default: str) -> str:
         """The encoder to use: the explicit override, else the method's default."""
         return self.encoder or default
+
+
+def parse_update_freq(value: str) -> str | int:
+    """`tb_update_freq` as `keras.callbacks.TensorBoard(update_freq=...)` takes it.
+
+    Args:
+      value: "epoch", "batch", or a positive integer (as a string, or an int).
+
+    Returns:
+      "epoch", or the number of training steps between two logged points ("batch" is 1).
+
+    Raises:
+      ValueError: for any other value, naming the allowed ones.
+    """
+    text = str(value).strip()
+    if text in ("epoch", "batch"):
+        return "epoch" if text == "epoch" else 1
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ValueError(f"--tb_update_freq={value!r}: allowed are epoch, batch, or a positive "
+                     "integer N (log every N training steps)")
 
 
 def comparable_config(config: dict) -> dict:

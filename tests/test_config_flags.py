@@ -90,9 +90,15 @@ def test_flag_type_is_the_field_type(name):
     assert flag_type is field_type, f"--{name} parses {flag_type}, the field is {hint}"
 
 
+# String flags whose validator accepts only some strings: a valid non-default value each.
+_VALID_STRINGS = {"tb_update_freq": "10"}
+
+
 def _other_value(flag: absl_flags.Flag) -> str:
     """A valid command-line value of `flag` that differs from its default."""
     parser, default = flag.parser, flag.default
+    if flag.name in _VALID_STRINGS:
+        return _VALID_STRINGS[flag.name]
     if isinstance(parser, absl_flags.BooleanParser):
         return str(not default).lower()
     if isinstance(parser, absl_flags.EnumParser):

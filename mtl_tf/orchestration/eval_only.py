@@ -20,6 +20,7 @@ from mtl_tf.data.datasets import load_dataset, load_run_dataset
 from mtl_tf.data.pipeline import split_dataset
 from mtl_tf.evaluation import metrics as metrics_lib
 from mtl_tf.evaluation.robustness import evaluate_robustness, overall_result
+from mtl_tf.evaluation.tensorboard_summaries import write_run_summaries
 from mtl_tf.io_utils import atomic_write_json
 from mtl_tf.methods import get_method
 from mtl_tf.run_dir import REEVALUATION_FIELDS, locked
@@ -65,6 +66,7 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
             metrics[key] = overall.get(key)
     metrics["evaluated_with"] = {f: getattr(config, f) for f in REEVALUATION_FIELDS}
     atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    write_run_summaries(run_dir, config, metrics)  # the HParams rows show the new scores
     return metrics
 
 

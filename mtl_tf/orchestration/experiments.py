@@ -104,6 +104,12 @@ def run_experiment(
             metrics_by_method, PAPER_TABLES[exp.paper_table])
     paths = write_report(metrics_by_method, report_dir, extra_files=extra_files,
                          **report_kwargs)
+    # Every model one HParams row under `tensorboard --logdir <report_dir>`, plus figures.
+    from mtl_tf.evaluation.tensorboard_summaries import write_experiment_summaries
+
+    configs = {m: method_config(exp, m, base_config, report_dir) for m in metrics_by_method}
+    write_experiment_summaries(report_dir, metrics_by_method, configs,
+                               {m: c.output_dir for m, c in configs.items()})
     return {
         "experiment": name,
         "metrics": metrics_by_method,

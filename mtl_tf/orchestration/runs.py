@@ -13,6 +13,9 @@ A run directory holds everything a run produced:
       models/<name>/...    the same, per model, for methods that train several models
                            (one per task, or one per strategy variant: Pareto MTL)
       grid/<i>/, tuner/    a weight grid search (`mtl_tf.orchestration.grid_search`)
+      <model>/tensorboard/hparams/, tensorboard/figures/
+                           one TensorBoard HParams row per model, the run's figures
+                           (`mtl_tf.evaluation.tensorboard_summaries`)
 
 `run` validates everything first (method, run directory, data, strategy options), so
 bad input leaves no trace, then locks the run directory, trains each planned model
@@ -34,11 +37,12 @@ import tensorflow as tf
 from mtl_tf import methods as methods_lib
 from mtl_tf import run_dir as run_dir_lib
 from mtl_tf import synthetic
-from mtl_tf.config import RunConfig
+from mtl_tf.config import RunConfig, parse_update_freq
 from mtl_tf.data.datasets import load_run_dataset
 from mtl_tf.evaluation import schema
 from mtl_tf.evaluation.robustness import overall_result
 from mtl_tf.evaluation.summary import format_summary
+from mtl_tf.evaluation.tensorboard_summaries import write_run_summaries
 from mtl_tf.io_utils import atomic_write_json, atomic_write_text
 from mtl_tf.orchestration.grid_search import run_grid_search
 from mtl_tf.orchestration.model import train_model
@@ -75,6 +79,7 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
     spec = methods_lib.get_method(config.method)
     run_dir = config.output_dir
     check_run_dir(run_dir, config)
+    parse_update_freq(config.tb_update_freq)  # a library caller's bad value, before writing
     if config.strategy not in distribute.STRATEGIES:
         raise ValueError(f"unknown --strategy {config.strategy!r}; allowed: "
                          f"{', '.join(distribute.STRATEGIES)}")
@@ -157,6 +162,8 @@ def _train_and_report(config: RunConfig, spec, data, plans: list[ModelPlan], str
         metrics["grid"] = grid
     if chief:
         atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
+        # After metrics.json: the TensorBoard rows show exactly the recorded results.
+        write_run_summaries(run_dir, config, metrics)
     return metrics
 
 

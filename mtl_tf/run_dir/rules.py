@@ -23,7 +23,9 @@ from mtl_tf.config import RunConfig, comparable_config
 from mtl_tf.io_utils import read_json
 
 # Settings that never change what a run computed.
-PRESENTATION_FIELDS: tuple[str, ...] = ("verbose", "keep_checkpoints", "output_dir")
+# `tb_update_freq` only sets how often TensorBoard samples the training curves.
+PRESENTATION_FIELDS: tuple[str, ...] = ("verbose", "keep_checkpoints", "output_dir",
+                                        "tb_update_freq")
 # How finished models are attacked (MTVIB eq. 25): re-scoring may change them.
 EVALUATION_FIELDS: tuple[str, ...] = ("etas", "attack", "eot_samples", "pgd_steps",
                                       "pgd_step_size")

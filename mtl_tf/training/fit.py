@@ -5,7 +5,8 @@ one per variant of its strategy, e.g. per Pareto MTL preference). `fit_model` tr
 
     <model_dir>/
       checkpoints/           one checkpoint per epoch (model, optimizer, epoch counter)
-      tensorboard/train/     per-epoch training curves (validation/ with --val_size)
+      tensorboard/train/     training curves: per epoch, and per step with
+                             --tb_update_freq (validation/ with --val_size)
       last_epoch_logs.json   the last epoch's Keras logs (task weights, losses)
 
 Resuming: each epoch's shuffle order depends only on (seed, epoch), so a resumed run
@@ -31,7 +32,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from mtl_tf.config import RunConfig
+from mtl_tf.config import RunConfig, parse_update_freq
 from mtl_tf.data.pipeline import split_dataset
 from mtl_tf.io_utils import atomic_write_json, read_json
 from mtl_tf.methods import MethodSpec
@@ -196,6 +197,25 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         checkpoints_lib.save(self._manager, epoch + 1)
 
 
+class _TensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback with per-step curves numbered across resumes.
+
+    Keras counts the steps of `batch_*` scalars from 0 in every `fit` call, so a resumed
+    run would write its steps over the first epochs' (and TensorBoard drops the points
+    past a step that goes back). Starting the count at the steps already trained keeps
+    one curve over the whole run.
+    """
+
+    def __init__(self, log_dir: str, update_freq: str | int, initial_step: int) -> None:
+        super().__init__(log_dir=log_dir, update_freq=update_freq)
+        self._initial_step = int(initial_step)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        # Read by on_train_batch_begin, which increments it before each step's summaries.
+        self._global_train_batch = self._initial_step
+
+
 class _Progress(keras.callbacks.Callback):
     """Where training is (epoch, step), for the message of an interrupted run."""
 
@@ -264,10 +284,13 @@ def fit_model(
             _StopOnNonFiniteLoss(tasks, checkpoint_dir),
             _EpochCheckpoint(manager, epoch_var, model_dir if chief else None),
         ]
+        steps_per_epoch = math.ceil(num_train / config.batch_size)
         if chief:
-            callbacks.insert(
-                0, keras.callbacks.TensorBoard(log_dir=os.path.join(model_dir, "tensorboard"))
-            )
+            callbacks.insert(0, _TensorBoard(
+                os.path.join(model_dir, "tensorboard"),
+                update_freq=parse_update_freq(config.tb_update_freq),
+                initial_step=start_epoch * steps_per_epoch,
+            ))
         last_logs: dict = {}
         if os.path.exists(os.path.join(model_dir, _LAST_LOGS)):
             last_logs = read_json(os.path.join(model_dir, _LAST_LOGS),
