@@ -15,6 +15,7 @@ __all__ = [
     "ATTACKS",
     "BACKBONES",
     "DATASETS",
+    "NUM_TASKS",
     "DATA_SOURCES",
     "ENCODERS",
     "GRAD_NORMALIZATIONS",
@@ -33,6 +34,10 @@ METHODS: tuple[str, ...] = (
 DATASETS: tuple[str, ...] = ("multi_mnist", "multi_fashion", "multi_fashion_mnist", "mtfl")
 # Pareto MTL's two-objective example (mtl_tf/synthetic.py), not an image data set.
 SYNTHETIC = "synthetic"
+# Tasks of each data set (MultiMNIST family: top-left and bottom-right item; MTFL: pose,
+# gender, smile, glasses), so that `--task_weights` is counted before any data loads.
+NUM_TASKS: dict[str, int] = {"multi_mnist": 2, "multi_fashion": 2, "multi_fashion_mnist": 2,
+                             "mtfl": 4, SYNTHETIC: 2}
 # Where source images come from (`mtl_tf.data.sources.DATA_SOURCES`).
 DATA_SOURCES: tuple[str, ...] = ("auto", "dir", "tfds", "embedded")
 # `mtl_tf.models.BACKBONES` / `mtl_tf.models.ENCODERS`.

@@ -106,6 +106,9 @@ def test_help_into_a_closed_pipe_is_quiet():
         (["--pareto_max_init_epochs=inf"], "--pareto_max_init_epochs"),
         (["--pgd_step_size=nan"], "--pgd_step_size"),
         (["--num_preferences=1"], "--num_preferences"),
+        (["--num_preferences=3", "--preference_index=5"], "--preference_index=5 is out of range"),
+        (["--task_weights=0.2,0.3,0.5"], "--task_weights has 3 values"),
+        (["--dataset=mtfl", "--task_weights=0.5,0.5"], "the data set has 4 tasks"),
         (["--experiment=nope"], "--experiment"),
         (["--export_only"], "--run_dir"),
         (["--eval_only"], "--run_dir"),
@@ -205,6 +208,10 @@ def test_name_lists_equal_the_registries_they_mirror():
 
     assert choices.METHODS == tuple(methods.available_methods())
     assert choices.DATASETS == datasets.DATASETS
+    from mtl_tf.data.mtfl_annotations import TASK_NAMES as MTFL_TASKS
+
+    assert choices.NUM_TASKS == {**{d: 2 for d in choices.DATASETS if d != "mtfl"},
+                                 "mtfl": len(MTFL_TASKS), choices.SYNTHETIC: 2}
     assert choices.DATA_SOURCES == sources.DATA_SOURCES
     assert choices.BACKBONES == models.BACKBONES
     assert choices.ENCODERS == models.ENCODERS

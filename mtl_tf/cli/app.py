@@ -223,7 +223,11 @@ def _eval_only(config, run_dir: str | None, saved_model: str | None, write: bool
     if run_dir:
         metrics = evaluate_run(run_dir, config)
         print(format_summary(metrics))
-        print(f"Updated {os.path.join(run_dir, 'metrics.json')}")
+        # Re-scoring replaces the run's attack results (config.json keeps how it trained).
+        attack = (metrics.get("evaluated_with") or {}).get("attack", config.attack)
+        etas = ", ".join(f"{e:g}" for e in config.etas) or "none"
+        print(f"Updated {os.path.join(run_dir, 'metrics.json')}: its robustness results are "
+              f"now {attack} at eta {etas}; the previous ones were replaced")
         return
     result = evaluate_saved_model(saved_model, config)
     print(format_summary({"method": f"SavedModel {saved_model}", "dataset": result["dataset"],
@@ -238,7 +242,8 @@ def _export(run_dir: str, export_dir: str) -> None:
     from mtl_tf.export import export_run
 
     for version_dir in export_run(run_dir, export_dir):
-        print(f"Exported {version_dir}")
+        # Every export is a new version of the method's model name: say which run it is.
+        print(f"Exported {version_dir} (from {run_dir})")
     print(f"TensorFlow Serving config: {os.path.join(export_dir, 'models.config')} "
           "(see export/README.md)")
 

@@ -70,6 +70,20 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
     return metrics
 
 
+def check_saved_model_dir(path: str) -> None:
+    """Refuses a `--saved_model` that is not a complete SavedModel version directory."""
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise FileNotFoundError(
+            f"--saved_model {path} holds no saved_model.pb; pass a version directory "
+            "such as export/models/<name>/1")
+    if not os.path.isdir(os.path.join(path, "variables")):
+        # Every mtl_tf export has weights; without this check TensorFlow's error is a
+        # hint about `experimental_io_device`.
+        raise FileNotFoundError(
+            f"--saved_model {path} has no variables/ folder (an incomplete copy of an "
+            "export?); copy the whole version directory, saved_model.pb and variables/")
+
+
 class SavedModelClassifier:
     """An exported SavedModel seen through the interface the evaluation code uses.
 
@@ -82,16 +96,7 @@ class SavedModelClassifier:
     is_vib = False  # a served VIB model is deterministic (z = mean): no sampling to attack
 
     def __init__(self, path: str, task_names, input_shape) -> None:
-        if not os.path.exists(os.path.join(path, "saved_model.pb")):
-            raise FileNotFoundError(
-                f"--saved_model {path} holds no saved_model.pb; pass a version directory "
-                "such as export/models/<name>/1")
-        if not os.path.isdir(os.path.join(path, "variables")):
-            # Every mtl_tf export has weights; without this check TensorFlow's error is a
-            # hint about `experimental_io_device`.
-            raise FileNotFoundError(
-                f"--saved_model {path} has no variables/ folder (an incomplete copy of an "
-                "export?); copy the whole version directory, saved_model.pb and variables/")
+        check_saved_model_dir(path)
         self._loaded = tf.saved_model.load(path)  # keep alive: its variables die with it
         signature = self._loaded.signatures["serving_default"]
         outputs = set(signature.structured_outputs)
@@ -131,6 +136,7 @@ class _SignatureHead:
 
 def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     """Scores an exported SavedModel on the test pairs described by `config`."""
+    check_saved_model_dir(path)  # before generating any data
     data = load_dataset(config.dataset, data_dir=config.data_dir, data_source=config.data_source,
                         train_size=config.train_size, test_size=config.test_size,
                         seed=config.seed)

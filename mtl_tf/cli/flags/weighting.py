@@ -72,3 +72,30 @@ def _check_task_weights(values: list[str] | None) -> bool:
         return False
     # inf passes `w >= 0` but is no weight (the weighted loss would be inf or nan).
     return all(math.isfinite(w) and w >= 0 for w in weights) and sum(weights) > 0
+
+
+@flags.multi_flags_validator(
+    ["preference_index", "num_preferences"],
+    message="--preference_index must be below --num_preferences")
+def _check_preference_index(values: dict) -> bool:
+    # Checked here, before TensorFlow loads and data is generated, in the words the
+    # strategy itself uses (`ParetoMTLWeighting.model_variants`).
+    index, k = values["preference_index"], values["num_preferences"]
+    if index is not None and k is not None and index >= k:
+        raise flags.ValidationError(
+            f"--preference_index={index} is out of range for --num_preferences={k} "
+            f"(allowed: 0..{k - 1})")
+    return True
+
+
+@flags.multi_flags_validator(
+    ["task_weights", "dataset"],
+    message="--task_weights needs one weight per task of --dataset")
+def _check_task_weight_count(values: dict) -> bool:
+    weights, dataset = values["task_weights"], values["dataset"]
+    tasks = choices.NUM_TASKS.get(dataset)
+    if weights is not None and tasks is not None and len(weights) != tasks:
+        raise flags.ValidationError(
+            f"--task_weights has {len(weights)} values but the data set has {tasks} tasks; "
+            "give one weight per task")
+    return True
