@@ -182,7 +182,7 @@ def test_defining_and_checking_flags_imports_no_tensorflow():
         "definitions.FLAGS(['main.py', '--mode=experiment', '--experiment=quick_multi_mnist',\n"
         "                   '--methods=gs,uwl', '--method=mtvib',\n"
         "                   '--dataset=mtfl', '--backbone=lenet', '--strategy=mirrored',\n"
-        "                   '--task_weights=1,2', '--etas=0,0.1'])\n"
+        "                   '--task_weights=1,2,3,4', '--etas=0,0.1'])\n"
         "definitions.config_from_flags()\n"
         "definitions.flagfile_text()\n"
         "definitions.help_text()\n"
