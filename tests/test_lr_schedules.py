@@ -160,3 +160,53 @@ def test_multistep_run_resumed_with_more_epochs_equals_an_uninterrupted_one(tiny
              for e in accumulator.Tensors("epoch_learning_rate")]
     # Logged at each epoch's end, i.e. the rate of the step that follows it.
     np.testing.assert_allclose(rates, [0.005, 0.0005, 0.0005], rtol=1e-6)
+
+
+def test_name_lists_mirror_what_implements_them():
+    from mtl_tf import choices
+    from mtl_tf.models import POSTERIORS, WEIGHT_INITS
+    from mtl_tf.training import optimizers
+    from mtl_tf.weighting import gradnorm
+
+    assert choices.LR_SCHEDULES == optimizers.LR_SCHEDULES
+    assert set(choices.LR_SCHEDULES_WITH_HORIZON) <= set(choices.LR_SCHEDULES)
+    assert choices.OPTIMIZERS == optimizers.OPTIMIZERS
+    assert choices.VIB_POSTERIORS == POSTERIORS
+    assert choices.WEIGHT_INITS == WEIGHT_INITS
+    assert choices.GRADNORM_UPDATES == gradnorm.UPDATES
+
+
+def test_every_new_option_through_main_py_and_a_refused_longer_cosine_run(tiny_idx_dir,
+                                                                          tmp_path):
+    """The user path: all four options at once train, write their flags to flags.txt and
+    replay; raising --epochs of the cosine run is one line, exit 2, nothing changed."""
+    import subprocess
+    import sys
+
+    def main(*args):
+        return subprocess.run(
+            [sys.executable, os.path.join(ROOT, "main.py"), f"--data_dir={tiny_idx_dir}",
+             "--train_size=400", "--test_size=100", "--batch_size=100", "--backbone=lenet",
+             "--verbose=0", "--export_dir=", "--etas=0,0.1", f"--output_dir={out}", *args],
+            cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True,
+            text=True, timeout=300)
+
+    out = str(tmp_path / "run")
+    options = ["--method=gradnorm", "--encoder=vib", "--latent_dim=16",
+               "--vib_posterior=softplus", "--gradnorm_update=optimizer",
+               "--weight_init=pytorch", "--optimizer=sgd", "--momentum=0.5",
+               "--learning_rate=0.01", "--lr_schedule=cosine"]
+    first = main("--epochs=2", *options)
+    assert first.returncode == 0, first.stderr[-3000:]
+    with open(os.path.join(out, "flags.txt")) as f:
+        written = set(f.read().splitlines())
+    assert set(options) <= written
+    with open(os.path.join(out, "metrics.json")) as f:
+        before = f.read()
+    longer = main("--epochs=3", *options)
+    assert longer.returncode == 2
+    assert "Traceback" not in longer.stderr
+    (line,) = [x for x in longer.stderr.splitlines() if x.startswith("error:")]
+    assert "decays over 2 epochs" in line and "choose another --output_dir" in line
+    with open(os.path.join(out, "metrics.json")) as f:
+        assert f.read() == before
