@@ -47,11 +47,11 @@ class RunConfig:
     # The learning rate as a function of the optimizer's step (`mtl_tf.training.
     # optimizers`). "constant" is today's behaviour; "multistep" multiplies it by
     # `lr_decay` at each epoch of `lr_milestones` (Pareto MTL reference: 0.5 at 15, 30,
-    # ..., 90); "cosine" decays it to 0 over `lr_decay_epochs` (None: the run's `epochs`).
+    # ..., 90); "cosine" decays it to 0 over `lr_decay_epochs` (0: the run's `epochs`).
     lr_schedule: str = "constant"
-    lr_milestones: tuple[float, ...] | None = None
+    lr_milestones: tuple[float, ...] = ()
     lr_decay: float = 0.5
-    lr_decay_epochs: float | None = None
+    lr_decay_epochs: float = 0.0
     # Keras' initialisers (glorot-uniform kernels, zero biases), or PyTorch's defaults
     # (kernels and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))) as the reference LeNet had.
     weight_init: str = "keras"
@@ -147,7 +147,7 @@ def comparable_config(config: dict) -> dict:
     A field absent from an older run's config.json (added to `RunConfig` since) is
     compared as its default: a new field's default keeps the behaviour the run had.
 
-    ``lr_decay_epochs`` unset means "the run's ``epochs``" for a schedule with a horizon
+    ``lr_decay_epochs`` 0 (unset) means "the run's ``epochs``" for a schedule with a horizon
     (cosine), so it is compared as that number: a rerun raising ``--epochs`` would
     stretch the decay over epochs already trained (no longer the run it continues), and is
     refused; passing ``--lr_decay_epochs`` equal to the old ``--epochs`` continues it
@@ -160,9 +160,9 @@ def comparable_config(config: dict) -> dict:
     if isinstance(data_dir, str) and data_dir:
         out["data_dir"] = os.path.realpath(os.path.expanduser(data_dir))
     if out.get("lr_schedule") in choices.LR_SCHEDULES_WITH_HORIZON:
-        if out.get("lr_decay_epochs") is None:
+        if not out.get("lr_decay_epochs"):
             out["lr_decay_epochs"] = out.get("epochs")
         out["lr_decay_epochs"] = float(out["lr_decay_epochs"])
     else:
-        out["lr_decay_epochs"] = None
+        out["lr_decay_epochs"] = 0.0
     return out

@@ -95,6 +95,8 @@ def test_constant_is_the_default_and_sgd_momentum_is_settable():
     (["--lr_milestones=a"], "--lr_milestones must be comma-separated positive epochs"),
     (["--lr_schedule=step"], "value should be one of"),
     (["--momentum=1.5"], "momentum"),
+    (["--momentum=0.5"], "--momentum applies to --optimizer=sgd only"),
+    (["--lr_milestones=15"], "--lr_milestones applies to --lr_schedule=multistep only"),
 ])
 def test_schedule_flags_are_checked_before_anything_runs(args, message):
     with pytest.raises(absl_flags.IllegalFlagValueError, match=message):

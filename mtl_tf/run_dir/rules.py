@@ -89,11 +89,11 @@ def check_same_run(run_dir: str, config: RunConfig,
         detail = ", ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in diffs)
         message = (f"--output_dir {run_dir} holds a run with different settings ({detail}); "
                    "choose another --output_dir or delete that directory")
-        if diffs == ["lr_decay_epochs"] and previous.get("lr_decay_epochs") is not None:
+        if diffs == ["lr_decay_epochs"] and previous.get("lr_decay_epochs"):
             # Raising --epochs of a run whose schedule decays over its --epochs.
             message = (f"--output_dir {run_dir} holds a run whose learning rate decays over "
                        f"{previous['lr_decay_epochs']:g} epochs (--lr_schedule, "
-                       "--lr_decay_epochs: unset, the run's --epochs); raising --epochs "
+                       "--lr_decay_epochs: 0, the run's --epochs); raising --epochs "
                        "would change the rate of the steps already trained, so a longer run "
                        "is another run: choose another --output_dir")
         raise RunDirConflictError(message)

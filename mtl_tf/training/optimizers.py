@@ -13,7 +13,7 @@ iterates them).
   trains at half the rate). The milestones are fixed epochs: raising ``--epochs``
   continues the same schedule.
 * ``cosine``: ``lr * (1 + cos(pi * step / T)) / 2`` (`CosineDecay`, down to 0), with
-  ``T = --lr_decay_epochs * steps per epoch``; unset, ``--lr_decay_epochs`` is the run's
+  ``T = --lr_decay_epochs * steps per epoch``; 0 (unset), ``--lr_decay_epochs`` is the run's
   ``--epochs``, i.e. the decay spans the run's total steps. Raising ``--epochs`` of such a
   run would change the rate of the steps already taken, so it is refused as another run
   (`mtl_tf.config.comparable_config`): a longer cosine run starts afresh in its own
@@ -76,7 +76,7 @@ def learning_rate_schedule(
         values = [lr * float(config.lr_decay) ** i for i in range(len(milestones) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(
             multistep_boundaries(milestones, steps_per_epoch), values)
-    horizon = config.lr_decay_epochs if config.lr_decay_epochs is not None else config.epochs
+    horizon = config.lr_decay_epochs or config.epochs  # 0: the run's total steps
     return keras.optimizers.schedules.CosineDecay(
         lr, decay_steps=max(round(float(horizon) * steps_per_epoch), 1), alpha=0.0)
 

@@ -27,16 +27,17 @@ flags.DEFINE_enum("lr_schedule", _DEFAULTS.lr_schedule, list(choices.LR_SCHEDULE
                   "of --lr_milestones (Pareto MTL reference: 0.5 at 15,30,...,90); cosine: "
                   "down to 0 over --lr_decay_epochs (default: the run's --epochs, so a "
                   "cosine run cannot be continued with more --epochs).")
-flags.DEFINE_list("lr_milestones", None,
+flags.DEFINE_list("lr_milestones", list(_DEFAULTS.lr_milestones),
                   "multistep: epochs (fractions allowed, for short budgets) at which the "
                   "learning rate is multiplied by --lr_decay, e.g. 15,30,45,60,75,90.")
 flags.DEFINE_float("lr_decay", _DEFAULTS.lr_decay,
                    "multistep: the factor at each milestone (default 0.5, the Pareto MTL "
                    "reference's halving).", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("lr_decay_epochs", _DEFAULTS.lr_decay_epochs,
-                   "cosine: the epochs the decay spans (default: the run's --epochs, i.e. "
-                   "its total steps). Set, a run may later raise --epochs and continue "
-                   "exactly (at rate 0 past it).", lower_bound=0.0)
+                   "cosine: the epochs the decay spans; 0 (default): the run's --epochs, "
+                   "i.e. its total steps. Set, a run may later raise --epochs and continue "
+                   "exactly (at rate 0 past it). Other schedules ignore it.",
+                   lower_bound=0.0)
 flags.DEFINE_enum("weight_init", _DEFAULTS.weight_init, list(choices.WEIGHT_INITS),
                   "Initialisation of conv and dense layers. keras (default: the results so "
                   "far): glorot-uniform kernels, zero biases; pytorch: PyTorch's defaults, "
@@ -55,8 +56,8 @@ flags.DEFINE_integer("verbose", _DEFAULTS.verbose,
                      lower_bound=0, upper_bound=2)
 
 
-def _milestone_values(values: list[str] | None) -> list[float] | None:
-    return None if values is None else [float(v) for v in values]
+def _milestone_values(values: list[str] | None) -> list[float]:
+    return [float(v) for v in values or []]
 
 
 @flags.validator("lr_milestones",
@@ -67,8 +68,6 @@ def _check_milestones(values: list[str] | None) -> bool:
         epochs = _milestone_values(values)
     except ValueError:
         return False
-    if epochs is None:
-        return True
     return (all(math.isfinite(e) and e > 0 for e in epochs)
             and all(a < b for a, b in zip(epochs, epochs[1:], strict=False)))
 
@@ -81,4 +80,24 @@ def _check_multistep_has_milestones(values: dict) -> bool:
         raise flags.ValidationError(
             "--lr_schedule=multistep needs --lr_milestones (the epochs at which the rate is "
             "multiplied by --lr_decay, e.g. --lr_milestones=15,30,45,60,75,90)")
+    return True
+
+
+@flags.multi_flags_validator(
+    ["optimizer", "momentum", "lr_schedule", "lr_milestones"],
+    message="a schedule or optimizer option was given for another schedule or optimizer")
+def _check_options_apply(values: dict) -> bool:
+    # An option that would silently do nothing is refused: the run would not be the
+    # one asked for.
+    momentum = values["momentum"]
+    # (nan and inf are left to the finite-number check, whose message names them.)
+    if (values["optimizer"] != "sgd" and momentum is not None and math.isfinite(momentum)
+            and momentum != _DEFAULTS.momentum):
+        raise flags.ValidationError(
+            f"--momentum applies to --optimizer=sgd only (got --optimizer="
+            f"{values['optimizer']}); drop --momentum or pass --optimizer=sgd")
+    if values["lr_milestones"] and values["lr_schedule"] != "multistep":
+        raise flags.ValidationError(
+            "--lr_milestones applies to --lr_schedule=multistep only; pass it too, or drop "
+            "--lr_milestones")
     return True
