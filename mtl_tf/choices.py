@@ -20,10 +20,15 @@ __all__ = [
     "ENCODERS",
     "GRAD_NORMALIZATIONS",
     "GRAD_WRT",
+    "GRADNORM_UPDATES",
+    "LR_SCHEDULES",
+    "LR_SCHEDULES_WITH_HORIZON",
     "METHODS",
     "OPTIMIZERS",
     "STRATEGIES",
     "SYNTHETIC",
+    "VIB_POSTERIORS",
+    "WEIGHT_INITS",
 ]
 
 # `mtl_tf.methods.available_methods()`, in `--help` order.
@@ -43,8 +48,18 @@ DATA_SOURCES: tuple[str, ...] = ("auto", "dir", "tfds", "embedded")
 # `mtl_tf.models.BACKBONES` / `mtl_tf.models.ENCODERS`.
 BACKBONES: tuple[str, ...] = ("small_alexnet", "lenet")
 ENCODERS: tuple[str, ...] = ("deterministic", "vib")
-# `mtl_tf.training.run.make_optimizer`.
+# `mtl_tf.training.optimizers.OPTIMIZERS` (`make_optimizer`).
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+# `mtl_tf.training.optimizers.LR_SCHEDULES`: the learning rate as a function of the step.
+LR_SCHEDULES: tuple[str, ...] = ("constant", "multistep", "cosine")
+# The schedules that decay over a horizon (`--lr_decay_epochs`, by default `--epochs`).
+LR_SCHEDULES_WITH_HORIZON: tuple[str, ...] = ("cosine",)
+# `mtl_tf.models.vib.POSTERIORS`: how the VIB encoder parameterises the posterior's scale.
+VIB_POSTERIORS: tuple[str, ...] = ("log_var", "softplus")
+# `mtl_tf.models.initialization.WEIGHT_INITS`: Keras' initialisers or PyTorch's defaults.
+WEIGHT_INITS: tuple[str, ...] = ("keras", "pytorch")
+# `mtl_tf.weighting.gradnorm.UPDATES`: how GradNorm moves its task weights.
+GRADNORM_UPDATES: tuple[str, ...] = ("step", "optimizer")
 # MGDA (`mtl_tf.weighting.mgda.GRAD_WRT` / `NORMALIZATIONS`).
 GRAD_WRT: tuple[str, ...] = ("params", "representation")
 GRAD_NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from mtl_tf import choices
+
 
 @dataclasses.dataclass
 class RunConfig:
@@ -39,11 +41,29 @@ class RunConfig:
     batch_size: int = 200
     optimizer: str = "adam"
     learning_rate: float = 1e-4
+    # SGD only (Adam has no such knob): 0.9 is what --optimizer=sgd always used, and the
+    # Pareto MTL reference's value.
+    momentum: float = 0.9
+    # The learning rate as a function of the optimizer's step (`mtl_tf.training.
+    # optimizers`). "constant" is today's behaviour; "multistep" multiplies it by
+    # `lr_decay` at each epoch of `lr_milestones` (Pareto MTL reference: 0.5 at 15, 30,
+    # ..., 90); "cosine" decays it to 0 over `lr_decay_epochs` (0: the run's `epochs`).
+    lr_schedule: str = "constant"
+    lr_milestones: tuple[float, ...] = ()
+    lr_decay: float = 0.5
+    lr_decay_epochs: float = 0.0
+    # Keras' initialisers (glorot-uniform kernels, zero biases), or PyTorch's defaults
+    # (kernels and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))) as the reference LeNet had.
+    weight_init: str = "keras"
     # Keras' default 0.99 leaves a briefly trained model at chance in inference mode:
     # the moving statistics lag the weights by ~100 steps. 0.9 tracks them closely.
     bn_momentum: float = 0.9
     beta: float = 1e-3
     latent_dim: int = 256
+    # VIB posterior scale: "log_var" (a linear log-variance, std ~ 1 at initialisation;
+    # the results in BENCHMARKS.md) or "softplus" (Alemi et al.: std = softplus(rho - 5),
+    # ~ 0.007 at initialisation).
+    vib_posterior: str = "log_var"
     # Grid search (gs): number of weight vectors per task axis; 0 = one run with
     # --task_weights. Validation pairs (for picking the best grid point) are built from
     # held-out source training images.
@@ -52,6 +72,9 @@ class RunConfig:
     # GradNorm (Chen et al. 2018).
     gradnorm_alpha: float = 1.5
     gradnorm_lr: float = 0.025
+    # "step": w -= gradnorm_lr * grad (plain steps); "optimizer": the weights are trained
+    # by an optimizer of the network's kind, learning rate and schedule (Chen et al. 2018).
+    gradnorm_update: str = "step"
     # MGDA (Sener & Koltun 2018): gradients w.r.t. shared parameters or the shared
     # representation (MGDA-UB), and how they are normalised before the min-norm solve.
     grad_wrt: str = "params"
@@ -120,9 +143,26 @@ def comparable_config(config: dict) -> dict:
     ``data_dir`` is compared as a resolved path: ``../shared/data`` run from the repository
     and ``/work/shared/data`` name the same files, and a rerun spelling it the other way
     must resume the run, not be refused as another one.
+
+    A field absent from an older run's config.json (added to `RunConfig` since) is
+    compared as its default: a new field's default keeps the behaviour the run had.
+
+    ``lr_decay_epochs`` 0 (unset) means "the run's ``epochs``" for a schedule with a horizon
+    (cosine), so it is compared as that number: a rerun raising ``--epochs`` would
+    stretch the decay over epochs already trained (no longer the run it continues), and is
+    refused; passing ``--lr_decay_epochs`` equal to the old ``--epochs`` continues it
+    exactly (at rate 0 past it). Without a horizon the field is irrelevant.
     """
-    out = dict(config)
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    out = {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
+    out.update(config)
     data_dir = out.get("data_dir")
     if isinstance(data_dir, str) and data_dir:
         out["data_dir"] = os.path.realpath(os.path.expanduser(data_dir))
+    if out.get("lr_schedule") in choices.LR_SCHEDULES_WITH_HORIZON:
+        if not out.get("lr_decay_epochs"):
+            out["lr_decay_epochs"] = out.get("epochs")
+        out["lr_decay_epochs"] = float(out["lr_decay_epochs"])
+    else:
+        out["lr_decay_epochs"] = 0.0
     return out

@@ -67,12 +67,13 @@ HParamValue = bool | int | float | str
 
 # Settings of the run every row carries, when set: what a reader sorts and filters by.
 _RUN_HPARAMS = ("dataset", "backbone", "optimizer", "learning_rate", "batch_size", "epochs",
-                "seed", "train_size", "test_size", "val_size", "bn_momentum")
+                "seed", "train_size", "test_size", "val_size", "bn_momentum", "lr_schedule",
+                "weight_init")
 # Settings that exist for one encoder or weighting only (absent from the others' rows, so
 # a column is never filled with a value that did nothing).
-_ENCODER_HPARAMS = {"vib": ("beta", "latent_dim")}
+_ENCODER_HPARAMS = {"vib": ("beta", "latent_dim", "vib_posterior")}
 _WEIGHTING_HPARAMS = {
-    "gradnorm": ("gradnorm_alpha", "gradnorm_lr"),
+    "gradnorm": ("gradnorm_alpha", "gradnorm_lr", "gradnorm_update"),
     "mgda": ("grad_wrt", "grad_normalization"),
     "pareto_mtl": ("num_preferences", "pareto_epsilon", "pareto_max_init_epochs"),
 }

@@ -8,9 +8,11 @@ from mtl_tf.models.backbones import (
     build_network,
     encoder_feature_dim,
 )
+from mtl_tf.models.initialization import WEIGHT_INITS, initialize_weights
 from mtl_tf.models.vib import (
     LOG_VAR_MAX,
     LOG_VAR_MIN,
+    POSTERIORS,
     VariationalBottleneck,
     clip_log_var,
     gaussian_kl,
@@ -21,6 +23,8 @@ __all__ = [
     "ENCODERS",
     "LOG_VAR_MAX",
     "LOG_VAR_MIN",
+    "POSTERIORS",
+    "WEIGHT_INITS",
     "VariationalBottleneck",
     "build_encoder",
     "build_head",
@@ -28,4 +32,5 @@ __all__ = [
     "clip_log_var",
     "encoder_feature_dim",
     "gaussian_kl",
+    "initialize_weights",
 ]

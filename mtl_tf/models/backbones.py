@@ -169,6 +169,7 @@ def build_encoder(
     latent_dim: int = 256,
     seed: int = 0,
     name: str = "encoder",
+    vib_posterior: str = "log_var",
 ) -> keras.Model:
     """Builds the shared encoder: image -> dict of representations.
 
@@ -191,6 +192,8 @@ def build_encoder(
             initialisation follows the global seed (`keras.utils.set_random_seed`): seeding
             every initializer with one value would give same-shaped layers equal weights.
         name: Model name.
+        vib_posterior: The VIB posterior's scale, ``"log_var"`` or ``"softplus"``
+            (`VariationalBottleneck`).
 
     Returns:
         A functional `keras.Model` with input ``image`` and outputs ``{"z": features}``
@@ -220,7 +223,8 @@ def build_encoder(
         x = _lenet_trunk(image, shape)
         if encoder == "deterministic":
             return keras.Model(image, {"z": x}, name=name)
-    posterior = VariationalBottleneck(latent_dim=latent_dim, seed=seed, name="vib")(x)
+    posterior = VariationalBottleneck(
+        latent_dim=latent_dim, seed=seed, posterior=vib_posterior, name="vib")(x)
     outputs = {key: posterior[key] for key in ("z", "mean", "log_var")}
     return keras.Model(image, outputs, name=name)
 
@@ -293,6 +297,7 @@ def build_network(
     bn_momentum: float = 0.9,
     latent_dim: int = 256,
     seed: int = 0,
+    vib_posterior: str = "log_var",
 ) -> tuple[keras.Model, dict[str, keras.Model]]:
     """Builds the shared encoder and one head per task.
 
@@ -310,6 +315,7 @@ def build_network(
         bn_momentum: Momentum of every BatchNormalization layer.
         latent_dim: Latent dimension of the VIB encoder.
         seed: Seed of the VIB sampling noise.
+        vib_posterior: The VIB posterior's scale parameterisation (`build_encoder`).
 
     Returns:
         ``(encoder, heads)``: the encoder model named ``"encoder"`` (see `build_encoder`)
@@ -339,6 +345,7 @@ def build_network(
         latent_dim=latent_dim,
         seed=seed,
         name="encoder",
+        vib_posterior=vib_posterior,
     )
     feature_dim = encoder_feature_dim(backbone=backbone, encoder=encoder, latent_dim=latent_dim)
     heads = {

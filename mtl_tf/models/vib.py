@@ -11,6 +11,14 @@ posterior. We keep both LINEAR (no BN, no ReLU): a ReLU'd mean could never be ne
 ReLU'd log-variance could never drop below 0 (variance >= 1), so the result would not be a
 free Gaussian posterior and the KL term of eq. 10 could not reach zero at the prior. We
 parameterise the variance through its logarithm so that any real output is a valid variance.
+
+That is the default posterior, ``"log_var"``: its standard deviation starts near 1
+(signal-to-noise about 1 at initialisation), and BENCHMARKS.md's results were made with
+it. ``"softplus"`` is Alemi et al.'s deep VIB, which MTVIB builds on: the second layer
+outputs rho and ``std = softplus(rho - 5)``, about 0.0067 at initialisation, so training
+starts almost deterministic and learns how much noise to add. Both give the layer's
+``log_var`` output (for softplus ``2 log std``), from which the KL term of eq. 10 is the
+same function, `gaussian_kl`.
 """
 
 from __future__ import annotations
@@ -27,11 +35,26 @@ import tensorflow as tf
 # harmless because a well-behaved posterior never gets there.
 LOG_VAR_MIN = -20.0
 LOG_VAR_MAX = 20.0
+# `mtl_tf.choices.VIB_POSTERIORS`: how the posterior's scale is parameterised.
+POSTERIORS: tuple[str, ...] = ("log_var", "softplus")
+# Alemi et al. (2017), deep VIB: std = softplus(rho - 5), small at initialisation.
+SOFTPLUS_SHIFT = 5.0
 
 
 def clip_log_var(log_var: tf.Tensor) -> tf.Tensor:
     """Clips a log-variance to ``[LOG_VAR_MIN, LOG_VAR_MAX]`` so ``exp`` stays finite."""
     return tf.clip_by_value(log_var, LOG_VAR_MIN, LOG_VAR_MAX)
+
+
+def softplus_log_var(rho: tf.Tensor) -> tf.Tensor:
+    """``2 log std`` for Alemi et al.'s ``std = softplus(rho - 5)``, within the clip range.
+
+    The scale is floored at ``exp(LOG_VAR_MIN / 2)`` before the log (softplus underflows
+    to 0 for very negative rho, and log 0 would give an infinite log-variance and a NaN
+    gradient); a floor that is never reached in practice (std ~ 5e-5).
+    """
+    std = tf.nn.softplus(rho - SOFTPLUS_SHIFT)
+    return 2.0 * tf.math.log(tf.maximum(std, tf.exp(LOG_VAR_MIN / 2.0)))
 
 
 def gaussian_kl(mean: tf.Tensor, log_var: tf.Tensor) -> tf.Tensor:
@@ -62,7 +85,8 @@ class VariationalBottleneck(keras.layers.Layer):
     """Gaussian bottleneck layer: features -> ``{"z", "mean", "log_var"}`` (MTVIB eq. 9).
 
     Owns two parallel linear ``Dense(latent_dim)`` layers, ``vib_mean`` and ``vib_log_var``
-    (MTVIB Table I/II (c)/(d), "FC 1024x256", read as linear; see the module docstring).
+    (MTVIB Table I/II (c)/(d), "FC 1024x256", read as linear; see the module docstring),
+    or ``vib_mean`` and ``vib_rho`` with ``posterior="softplus"`` (std = softplus(rho - 5)).
 
     * ``training=True``: ``z = mean + exp(0.5 * log_var) * eps`` with ``eps ~ N(0, I)``
       (reparameterisation, eq. 9), so gradients flow to both mean and log-variance. The
@@ -80,17 +104,25 @@ class VariationalBottleneck(keras.layers.Layer):
     Args:
         latent_dim: Dimension of the latent representation (256 in MTVIB §VI-B).
         seed: Seed of the noise generator.
+        posterior: ``"log_var"`` (linear log-variance) or ``"softplus"`` (Alemi et al.).
         **kwargs: Standard `keras.layers.Layer` arguments (``name``, ``dtype``, ...).
     """
 
-    def __init__(self, latent_dim: int = 256, seed: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self, latent_dim: int = 256, seed: int = 0, posterior: str = "log_var", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if int(latent_dim) <= 0:
             raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
+        if posterior not in POSTERIORS:
+            raise ValueError(f"posterior must be one of {POSTERIORS}, got {posterior!r}.")
         self.latent_dim = int(latent_dim)
         self.seed = int(seed)
+        self.posterior = posterior
         self.mean_dense = keras.layers.Dense(self.latent_dim, name="vib_mean")
-        self.log_var_dense = keras.layers.Dense(self.latent_dim, name="vib_log_var")
+        # "log_var": the layer's output is the log-variance; "softplus": it is rho.
+        scale_name = "vib_log_var" if posterior == "log_var" else "vib_rho"
+        self.log_var_dense = keras.layers.Dense(self.latent_dim, name=scale_name)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         # The generator's state advances every training step. tf.train.Checkpoint does not
         # look inside a SeedGenerator, so hand its state variable to the checkpoint through
@@ -117,7 +149,10 @@ class VariationalBottleneck(keras.layers.Layer):
             ``{"z", "mean", "log_var"}``, each of shape ``[batch, latent_dim]``.
         """
         mean = self.mean_dense(features)
-        log_var = clip_log_var(self.log_var_dense(features))
+        scale = self.log_var_dense(features)
+        if self.posterior == "softplus":
+            scale = softplus_log_var(scale)
+        log_var = clip_log_var(scale)
         if training:
             eps = keras.random.normal(
                 keras.ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator
@@ -137,5 +172,6 @@ class VariationalBottleneck(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update({"latent_dim": self.latent_dim, "seed": self.seed})
+        config.update({"latent_dim": self.latent_dim, "seed": self.seed,
+                       "posterior": self.posterior})
         return config

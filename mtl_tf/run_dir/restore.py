@@ -63,8 +63,9 @@ def load_finished_run(run_dir: str, input_shape: tuple[int, int, int] | None = N
     raw = _read_json(os.path.join(run_dir, "config.json"))
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     raw = {k: v for k, v in raw.items() if k in fields}
-    if raw.get("task_weights") is not None:
-        raw["task_weights"] = tuple(raw["task_weights"])
+    for name in ("task_weights", "lr_milestones"):
+        if raw.get(name) is not None:
+            raw[name] = tuple(raw[name])
     config = RunConfig(**raw)
     metrics = _read_json(os.path.join(run_dir, "metrics.json"))
     dataset = metrics.get("dataset", config.dataset)
@@ -134,7 +135,7 @@ def restore_run(run_dir: str, input_shape: tuple[int, int, int] | None = None):
     restored = []
     for plan in plans:
         model_dir = os.path.join(run_dir, plan.subdir) if plan.subdir else run_dir
-        trainer = build_trainer(config, spec, data, plan)
+        trainer = build_trainer(config, spec, data, plan, data.num_train)
         _restore_latest(trainer, model_dir)
         restored.append((plan, trainer, model_dir))
     return config, metrics, data, restored

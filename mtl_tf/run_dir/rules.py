@@ -48,11 +48,8 @@ class RunDirConflictError(ValueError):
 def config_dict(config: RunConfig) -> dict[str, Any]:
     """`config` as config.json holds it (JSON types only)."""
     d = dataclasses.asdict(config)
-    if d.get("task_weights") is not None:
-        d["task_weights"] = list(d["task_weights"])
-    if d.get("etas") is not None:
-        d["etas"] = list(d["etas"])
-    return d
+    # Tuples (task_weights, etas, lr_milestones) as the lists JSON gives back.
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
 def check_output_dir_is_usable(run_dir: str) -> None:
@@ -90,10 +87,16 @@ def check_same_run(run_dir: str, config: RunConfig,
     )
     if diffs:
         detail = ", ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in diffs)
-        raise RunDirConflictError(
-            f"--output_dir {run_dir} holds a run with different settings ({detail}); "
-            "choose another --output_dir or delete that directory"
-        )
+        message = (f"--output_dir {run_dir} holds a run with different settings ({detail}); "
+                   "choose another --output_dir or delete that directory")
+        if diffs == ["lr_decay_epochs"] and previous.get("lr_decay_epochs"):
+            # Raising --epochs of a run whose schedule decays over its --epochs.
+            message = (f"--output_dir {run_dir} holds a run whose learning rate decays over "
+                       f"{previous['lr_decay_epochs']:g} epochs (--lr_schedule, "
+                       "--lr_decay_epochs: 0, the run's --epochs); raising --epochs "
+                       "would change the rate of the steps already trained, so a longer run "
+                       "is another run: choose another --output_dir")
+        raise RunDirConflictError(message)
 
 
 def finished_metrics(config: RunConfig) -> dict[str, Any] | None:

@@ -36,9 +36,10 @@ from mtl_tf.config import RunConfig, parse_update_freq
 from mtl_tf.data.pipeline import split_dataset
 from mtl_tf.io_utils import atomic_write_json, read_json
 from mtl_tf.methods import MethodSpec
-from mtl_tf.models import build_network
+from mtl_tf.models import build_network, initialize_weights
 from mtl_tf.training import checkpoints as checkpoints_lib
 from mtl_tf.training import distribute
+from mtl_tf.training.optimizers import make_optimizer
 from mtl_tf.training.trainer import MultiTaskTrainer
 from mtl_tf.weighting import Weighting, build_weighting, registered
 
@@ -93,16 +94,6 @@ class ModelPlan:
     subdir: str = ""
 
 
-def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
-    """The optimizer named by `config.optimizer` (Adam: MTVIB §VI-B)."""
-    if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.learning_rate)
-    if config.optimizer == "sgd":
-        # Pareto MTL's reference: SGD with momentum 0.9.
-        return keras.optimizers.SGD(config.learning_rate, momentum=0.9)
-    raise ValueError(f"unknown --optimizer {config.optimizer!r}; allowed: adam, sgd")
-
-
 def plan_models(
     config: RunConfig,
     spec: MethodSpec,
@@ -139,11 +130,13 @@ def plan_models(
     return [ModelPlan(spec.name, tasks, build_weighting(spec.weighting, m, config))]
 
 
-def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan) -> MultiTaskTrainer:
+def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan,
+                  num_train: int) -> MultiTaskTrainer:
     """The network and trainer of `plan`, compiled, with every variable built.
 
     `data` needs only `task_names`, `num_classes` and `input_shape`, so a finished run
-    can be rebuilt from its metrics.json without loading its data.
+    can be rebuilt from its metrics.json without loading its data; `num_train` (the
+    training pairs) turns the learning-rate schedule's epochs into steps.
     """
 
     encoder_kind = config.resolved_encoder(spec.encoder)
@@ -157,11 +150,17 @@ def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan) ->
         bn_momentum=config.bn_momentum,
         latent_dim=config.latent_dim,
         seed=config.seed,
+        vib_posterior=config.vib_posterior,
     )
+    initialize_weights([encoder, *heads.values()], config.weight_init)
     trainer = MultiTaskTrainer(
         encoder, heads, plan.weighting, beta=config.beta if encoder_kind == "vib" else 0.0
     )
-    trainer.compile(optimizer=make_optimizer(config))
+    steps_per_epoch = math.ceil(num_train / config.batch_size)
+    trainer.compile(optimizer=make_optimizer(config, steps_per_epoch))
+    # A strategy that trains state of its own with the network's kind of optimizer
+    # (GradNorm's weights, --gradnorm_update=optimizer) gets its own instance.
+    plan.weighting.attach_optimizer(lambda: make_optimizer(config, steps_per_epoch))
     # Build every variable now (model and optimizer slots) so that a checkpoint restores
     # into existing variables instead of relying on deferred restoration.
     trainer(tf.zeros((1, *data.input_shape)), training=False)
@@ -257,7 +256,7 @@ def fit_model(
     tasks = [data.task_names[k] for k in plan.task_indices]
     num_train = len(data.train_labels)
     with distribute.scope(strategy):
-        trainer = build_trainer(config, spec, data, plan)
+        trainer = build_trainer(config, spec, data, plan, num_train)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         checkpoint = tf.train.Checkpoint(
             model=trainer, optimizer=trainer.optimizer, epoch=epoch_var

@@ -118,6 +118,13 @@ class Weighting(keras.layers.Layer):
         del config
         return []
 
+    def attach_optimizer(self, make_optimizer: Callable[[], keras.optimizers.Optimizer]) -> None:
+        """Offered once, when the model is built: a factory of optimizers of the network's
+        kind, learning rate and schedule, for a strategy that trains state of its own
+        with one (GradNorm with `--gradnorm_update=optimizer`). Default: not needed.
+        """
+        del make_optimizer
+
     def describe(self) -> dict[str, Any]:
         """Static facts about this strategy instance for metrics.json (e.g. a preference)."""
         return {}

@@ -14,18 +14,33 @@ per-task gradient norms at W -- the diagonal of the Gram matrix the trainer prov
 `gradient_source = "last_shared_layer"` -- and no second-order differentiation. After each
 update the weights are clipped positive and renormalised to sum to the number of tasks.
 The network is trained with the weights as they were before this step's update.
+
+How the weights move (`--gradnorm_update`):
+
+* ``"step"`` (default; every GradNorm result so far): ``w <- w - gradnorm_lr * grad``.
+  Since ``grad`` is a gradient norm, steps are large (about +-0.1 per step at the default
+  0.025): the weights react within a few steps, and jitter.
+* ``"optimizer"``: Chen et al. (2018, Sec. 3.2): "the weights are updated by the same
+  optimizer" as the network. Here: a separate optimizer of the network's kind, learning
+  rate and schedule (`attach_optimizer`; its state is checkpointed with the weights) is
+  applied to ``grad``; ``gradnorm_lr`` is then unused. With Adam the steps are about the
+  learning rate (1e-4 by default), so the weights move slowly and smoothly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import keras
 import tensorflow as tf
 
 from mtl_tf.weighting.base import Weighting, register
 
 # Smallest weight a task keeps: GradNorm must never switch a task off entirely.
 _MIN_WEIGHT = 1e-3
+# `mtl_tf.choices.GRADNORM_UPDATES`.
+UPDATES: tuple[str, ...] = ("step", "optimizer")
 
 
 @register("gradnorm")
@@ -35,21 +50,29 @@ class GradNormWeighting(Weighting):
     Args:
       num_tasks: number of tasks m.
       alpha: asymmetry; larger values pull harder towards equal training rates.
-      learning_rate: step size of the weights' own gradient descent on L_grad.
+      learning_rate: step size of the weights' own gradient descent on L_grad (with
+        ``update="step"``).
+      update: ``"step"`` (plain steps of ``learning_rate``) or ``"optimizer"`` (an
+        optimizer like the network's, given by `attach_optimizer`).
     """
 
     gradient_source = "last_shared_layer"
 
     def __init__(
-        self, num_tasks: int, alpha: float = 1.5, learning_rate: float = 0.025, **kwargs: Any
+        self, num_tasks: int, alpha: float = 1.5, learning_rate: float = 0.025,
+        update: str = "step", **kwargs: Any
     ) -> None:
         super().__init__(num_tasks, **kwargs)
         if alpha < 0:
             raise ValueError(f"--gradnorm_alpha must be >= 0, got {alpha}")
         if learning_rate <= 0:
             raise ValueError(f"--gradnorm_lr must be > 0, got {learning_rate}")
+        if update not in UPDATES:
+            raise ValueError(f"--gradnorm_update must be one of {UPDATES}, got {update!r}")
         self.alpha = float(alpha)
         self.learning_rate = float(learning_rate)
+        self.update = update
+        self.weight_optimizer: keras.optimizers.Optimizer | None = None
         # Non-trainable: updated by GradNorm's own rule, not by the model's optimizer;
         # still checkpointed with the model, so a resumed run continues exactly.
         self.task_weights = self.add_weight(
@@ -62,7 +85,15 @@ class GradNormWeighting(Weighting):
     @classmethod
     def from_config(cls, num_tasks: int, config: Any) -> GradNormWeighting:
         # No defaults here: RunConfig's are the single source (the flags take theirs too).
-        return cls(num_tasks, alpha=config.gradnorm_alpha, learning_rate=config.gradnorm_lr)
+        return cls(num_tasks, alpha=config.gradnorm_alpha, learning_rate=config.gradnorm_lr,
+                   update=config.gradnorm_update)
+
+    def attach_optimizer(self, make_optimizer: Callable[[], keras.optimizers.Optimizer]) -> None:
+        if self.update != "optimizer":
+            return
+        self.weight_optimizer = make_optimizer()
+        # Its slots exist before the compiled step (and before a checkpoint restores them).
+        self.weight_optimizer.build([self.task_weights])
 
     def compute_weights(
         self, task_losses: tf.Tensor, gram: tf.Tensor | None = None
@@ -81,6 +112,15 @@ class GradNormWeighting(Weighting):
         inverse_rate = loss_ratio / tf.reduce_mean(loss_ratio)
         target = tf.stop_gradient(tf.reduce_mean(weighted_norms) * inverse_rate**self.alpha)
         grad = tf.sign(weighted_norms - target) * norms
-        updated = tf.maximum(weights - self.learning_rate * grad, _MIN_WEIGHT)
+        if self.update == "optimizer":
+            if self.weight_optimizer is None:
+                raise ValueError("--gradnorm_update=optimizer needs attach_optimizer() first")
+            # `grad` is already global (from the all-reduced Gram matrix); an optimizer in
+            # a replica context sums its gradients over the replicas, so hand it a share.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            self.weight_optimizer.apply([grad / replicas], [self.task_weights])
+            updated = tf.maximum(self.task_weights, _MIN_WEIGHT)
+        else:
+            updated = tf.maximum(weights - self.learning_rate * grad, _MIN_WEIGHT)
         self.task_weights.assign(updated * self.num_tasks / tf.reduce_sum(updated))
         return weights

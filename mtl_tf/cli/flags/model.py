@@ -22,3 +22,7 @@ flags.DEFINE_float("bn_momentum", _DEFAULTS.bn_momentum,
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("beta", _DEFAULTS.beta, "VIB KL weight (MTVIB eq. 23).", lower_bound=0.0)
 flags.DEFINE_integer("latent_dim", _DEFAULTS.latent_dim, "VIB latent dimension.", lower_bound=1)
+flags.DEFINE_enum("vib_posterior", _DEFAULTS.vib_posterior, list(choices.VIB_POSTERIORS),
+                  "VIB posterior scale. log_var (default: the results in BENCHMARKS.md): a "
+                  "linear log-variance, std ~ 1 at initialisation; softplus: Alemi et al.'s "
+                  "std = softplus(rho - 5), ~ 0.007 at initialisation.")

@@ -22,8 +22,13 @@ flags.DEFINE_integer("grid_points", _DEFAULTS.grid_points,
                      "(needs --val_size); 0 = one run with --task_weights.", lower_bound=0)
 flags.DEFINE_float("gradnorm_alpha", _DEFAULTS.gradnorm_alpha, "GradNorm asymmetry alpha.",
                    lower_bound=0.0)
-flags.DEFINE_float("gradnorm_lr", _DEFAULTS.gradnorm_lr, "GradNorm weight learning rate.",
+flags.DEFINE_float("gradnorm_lr", _DEFAULTS.gradnorm_lr,
+                   "GradNorm: step size of the task weights (--gradnorm_update=step).",
                    lower_bound=0.0)
+flags.DEFINE_enum("gradnorm_update", _DEFAULTS.gradnorm_update, list(choices.GRADNORM_UPDATES),
+                  "GradNorm: how the task weights move. step (default: the results so far): "
+                  "w -= --gradnorm_lr * gradient; optimizer: trained by an optimizer of the "
+                  "network's kind, learning rate and schedule, as Chen et al. 2018.")
 flags.DEFINE_enum("grad_wrt", _DEFAULTS.grad_wrt, list(choices.GRAD_WRT),
                   "MGDA: gradients w.r.t. shared parameters, or the shared representation "
                   "(MGDA-UB).")
