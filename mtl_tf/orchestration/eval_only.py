@@ -19,7 +19,11 @@ from mtl_tf.config import RunConfig
 from mtl_tf.data.datasets import load_dataset, load_run_dataset
 from mtl_tf.data.pipeline import split_dataset
 from mtl_tf.evaluation import metrics as metrics_lib
-from mtl_tf.evaluation.robustness import evaluate_robustness, overall_result
+from mtl_tf.evaluation.robustness import (
+    evaluate_robustness,
+    overall_result,
+    split_protocol_result,
+)
 from mtl_tf.evaluation.tensorboard_summaries import write_run_summaries
 from mtl_tf.io_utils import atomic_write_json
 from mtl_tf.methods import get_method
@@ -55,15 +59,21 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
         entry.update(metrics_lib.summarize(logits, data.test_labels[:, list(plan.task_indices)],
                                            tasks))
         entry.pop("robustness", None)
+        entry.pop("robustness_protocol", None)
         if config.etas:
-            entry["robustness"] = evaluate_robustness(config, trainer, test_ds, tasks, model_dir)
+            entry["robustness"] = evaluate_robustness(
+                config, trainer, test_ds, tasks, model_dir, dataset_name=data.name,
+                task_weights=entry.get("task_weights"))
+            split_protocol_result(entry)
     if metrics.get("accuracy") is not None:  # the run has a single answer per task
         overall = overall_result(
             single_task=spec.single_task, model_results=metrics["models"],
             logits_by_task=logits_by_task, labels=data.test_labels,
             task_names=data.task_names)
-        for key in ("accuracy", "loss", "joint_accuracy", "robustness"):
+        for key in ("accuracy", "loss", "joint_accuracy", "robustness", "robustness_protocol"):
             metrics[key] = overall.get(key)
+        if metrics["robustness_protocol"] is None:
+            del metrics["robustness_protocol"]
     metrics["evaluated_with"] = {f: getattr(config, f) for f in REEVALUATION_FIELDS}
     atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
     write_run_summaries(run_dir, config, metrics)  # the HParams rows show the new scores
@@ -147,6 +157,8 @@ def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     summary = metrics_lib.summarize(metrics_lib.predict_logits(model, test_ds),
                                     data.test_labels[:, indices], model.task_names)
     if config.etas:
-        summary["robustness"] = evaluate_robustness(config, model, test_ds, model.task_names)
+        summary["robustness"] = evaluate_robustness(config, model, test_ds, model.task_names,
+                                                    dataset_name=data.name)
+        split_protocol_result(summary)
     return {"saved_model": path, "dataset": data.name, "tasks": list(model.task_names),
             "data_origin": data.origin, **summary}
