@@ -4,10 +4,14 @@ Eq. 25 does not say which loss is attacked. `attacked_loss` builds it from
 
 * the per-example loss of each task (`task_losses`): the cross-entropy on the true label,
   from logits (``attack_ce="logits"``, the standard) or from softmax probabilities
-  clipped to [eps, 1 - eps] (``"clipped_softmax"``, what
-  `keras.losses.sparse_categorical_crossentropy` computes on a probability output: the
-  clip's gradient is zero once the true class has p > 1 - eps, so a confidently right
-  example is never perturbed);
+  clipped to [eps, 1 - eps], eps = 1e-7 (``"clipped_softmax"``, what
+  `keras.losses.sparse_categorical_crossentropy` computes on a probability tensor: the
+  clip's gradient is zero once the true class has p > 1 - eps -- a confidently right
+  example is never perturbed -- and also once p < eps, a confidently wrong one). Note
+  that Keras 3 itself does this only for probabilities it cannot trace back to logits:
+  on the output of a Softmax op in a graph it recovers the logits and computes the
+  exact cross-entropy (so a Keras model ending in a softmax, attacked in a tf.function,
+  does not saturate);
 * their combination: the unweighted sum of the task means (``attack_loss="sum"``, the
   standard) or the model's own training objective (``"weighted"``,
   sum_k w_k mean_i l_ik plus beta * KL for a VIB encoder, MTVIB eq. 23; constant terms
@@ -43,10 +47,16 @@ def task_losses(outputs: Sequence[tf.Tensor], labels: tf.Tensor, attack_ce: str)
     if attack_ce == "logits":
         return [keras.losses.sparse_categorical_crossentropy(labels[:, k], out, from_logits=True)
                 for k, out in enumerate(outputs)]
-    # from_logits=False: Keras renormalises the probabilities and clips them to
-    # [epsilon, 1 - epsilon] (epsilon 1e-7) before the log, as a softmax output layer gets.
-    return [keras.losses.sparse_categorical_crossentropy(labels[:, k], tf.nn.softmax(out))
-            for k, out in enumerate(outputs)]
+    # Written out rather than `sparse_categorical_crossentropy(from_logits=False)`: inside a
+    # tf.function Keras traces a Softmax op back to its logits and uses them (its
+    # `_get_logits`), so the clip would silently not happen. This is Keras' formula on a
+    # probability tensor it cannot trace back: clip to [epsilon, 1 - epsilon], -log p_true.
+    eps = keras.config.epsilon()
+    losses = []
+    for k, out in enumerate(outputs):
+        p = tf.clip_by_value(tf.nn.softmax(out), eps, 1.0 - eps)
+        losses.append(-tf.math.log(tf.gather(p, labels[:, k], axis=1, batch_dims=1)))
+    return losses
 
 
 def attacked_loss(

@@ -287,7 +287,7 @@ def _result(
     return {
         "attack": attack,
         "loss": loss,
-        "protocol": {**protocol.describe(), "eta_scale": float(eta_scale)},
+        "protocol": protocol.describe(eta_scale),
         **extra,
         "num_examples": int(num_examples),
         "etas": [float(e) for e in etas],

@@ -122,8 +122,12 @@ class Protocol:
                 f"{dataset} by, and none is known (known: {known}); use --eta_units=pixel")
         return NORMALIZATION_STD[dataset]
 
-    def describe(self, dataset: str | None = None) -> dict[str, Any]:
-        """The protocol as metrics.json records it beside each robustness result."""
+    def describe(self, eta_scale: float = 1.0) -> dict[str, Any]:
+        """The protocol as metrics.json records it beside each robustness result.
+
+        Args:
+          eta_scale: pixels per eta unit on the data set scored (`eta_scale`).
+        """
         out: dict[str, Any] = {
             "name": self.name(),
             "vib_prediction": self.vib_prediction,
@@ -131,7 +135,7 @@ class Protocol:
             "attack_loss": self.attack_loss,
             "attack_ce": self.attack_ce,
             "eta_units": self.eta_units,
-            "eta_scale": self.eta_scale(dataset),
+            "eta_scale": float(eta_scale),
         }
         return out
 

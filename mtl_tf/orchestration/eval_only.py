@@ -19,6 +19,7 @@ from mtl_tf.config import RunConfig
 from mtl_tf.data.datasets import load_dataset, load_run_dataset
 from mtl_tf.data.pipeline import split_dataset
 from mtl_tf.evaluation import metrics as metrics_lib
+from mtl_tf.evaluation.protocol import Protocol
 from mtl_tf.evaluation.robustness import (
     evaluate_robustness,
     overall_result,
@@ -46,6 +47,8 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
     config, metrics, _, restored = restored_run
     config = dataclasses.replace(
         config, **{f: getattr(eval_config, f) for f in REEVALUATION_FIELDS})
+    if config.etas:  # the protocol, before any data is generated
+        Protocol.from_config(config).eta_scale(config.dataset)
     spec = get_method(config.method)
     data = load_run_dataset(
         dataclasses.replace(config, data_dir=config.data_dir or eval_config.data_dir))
@@ -147,6 +150,8 @@ class _SignatureHead:
 def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     """Scores an exported SavedModel on the test pairs described by `config`."""
     check_saved_model_dir(path)  # before generating any data
+    if config.etas:
+        Protocol.from_config(config).eta_scale(config.dataset)
     data = load_dataset(config.dataset, data_dir=config.data_dir, data_source=config.data_source,
                         train_size=config.train_size, test_size=config.test_size,
                         seed=config.seed)

@@ -62,3 +62,4 @@ def _check_etas(values: list[str]) -> bool:
         return all(0.0 <= float(v) <= 1.0 for v in values)
     except ValueError:
         return False
+

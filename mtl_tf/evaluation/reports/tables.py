@@ -88,6 +88,9 @@ def attack_description(metrics_by_method: dict[str, dict]) -> str:
             details.append(f"{rob.get('steps')} steps")
         if rob.get("num_examples"):
             details.append(f"{rob['num_examples']} test examples")
+        protocol = rob.get("protocol") or {}
+        if protocol.get("name"):
+            details.append(f"{protocol['name']} protocol")
         text = name + (f" ({', '.join(details)})" if details else "")
         if rob.get("loss"):
             text += f"; attacked loss: {rob['loss']}"
