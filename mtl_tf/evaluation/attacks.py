@@ -48,9 +48,7 @@ the eta = 0 entry is the clean accuracy (under the protocol's prediction).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -61,6 +59,20 @@ from mtl_tf.evaluation.attack_graph import (
     grad_draw_seeds,
     prediction_seeds,
     stack_labels,
+)
+from mtl_tf.evaluation.attack_results import (
+    DEFAULT_ETAS,
+    LOSS_DESCRIPTION,
+    batches,
+    check_eot,
+    check_pgd,
+    describe_loss,
+    eta_key,
+    fractions,
+    per_task_groups,
+    result_dict,
+    validate_etas,
+    weights_for,
 )
 from mtl_tf.evaluation.protocol import STANDARD, Protocol
 
@@ -76,67 +88,6 @@ __all__ = [
     "pgd_evaluate",
     "validate_etas",
 ]
-
-# MTVIB §VI-B's grid, plus eta = 0 (clean accuracy) as the reference row.
-DEFAULT_ETAS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
-
-LOSS_DESCRIPTION = (
-    "unweighted sum over tasks of the mean cross-entropy on the true labels "
-    "(sum_k mean_i CE(y_ik, logits_k(x_i)))"
-)
-
-
-# ----------------------------------------------------------------------------- validation
-def validate_etas(etas: Sequence[float]) -> list[float]:
-    """Checks an eta grid; returns it as floats.
-
-    Raises:
-      ValueError: (naming ``--etas``) if empty, not finite, outside [0, 1] (pixels live in
-        [0, 1], so a larger L-inf budget is meaningless), or with duplicate keys.
-    """
-    values = [float(e) for e in etas]
-    if not values:
-        raise ValueError("--etas must list at least one perturbation size")
-    bad = [e for e in values if not (math.isfinite(e) and 0.0 <= e <= 1.0)]
-    if bad:
-        raise ValueError(f"--etas must lie in [0, 1] (pixel range), got {bad}")
-    keys = [eta_key(e) for e in values]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"--etas has duplicate values: {keys}")
-    return values
-
-
-def eta_key(eta: float) -> str:
-    """The result-dict key of one eta: ``f"{eta:g}"`` ("0", "0.05", "0.1", ...)."""
-    return f"{float(eta):g}"
-
-
-def describe_loss(protocol: Protocol, weights: Sequence[float] | None = None,
-                  weights_source: str | None = None, vib: bool = False) -> str:
-    """The attacked loss of `protocol`, in words (metrics.json ``loss``)."""
-    if protocol.attack_ce == "logits" and protocol.attack_loss == "sum":
-        return LOSS_DESCRIPTION
-    ce = ("the mean cross-entropy on the true labels" if protocol.attack_ce == "logits" else
-          "the mean cross-entropy on softmax probabilities clipped to [1e-7, 1 - 1e-7] "
-          "(a zero input gradient once p(true class) > 1 - 1e-7)")
-    if protocol.attack_loss == "sum":
-        return f"unweighted sum over tasks of {ce}"
-    if protocol.attack_loss == "per_task":
-        return f"each task's own loss, {ce}, attacked one task at a time"
-    text = (f"the model's training objective: sum over tasks of w_k times {ce}, "
-            f"w = ({', '.join(f'{w:.4g}' for w in weights or ())}), {weights_source}")
-    return text + (" + beta * KL (MTVIB eq. 23)" if vib else "")
-
-
-def _check_eot(model, eot_samples: int) -> int:
-    eot_samples = int(eot_samples)
-    if eot_samples < 0:
-        raise ValueError(f"eot_samples must be >= 0, got {eot_samples}")
-    if eot_samples and not getattr(model, "is_vib", False):
-        # A deterministic encoder has no randomness to take an expectation over.
-        raise ValueError("eot_samples >= 1 needs a VIB model (model.is_vib)")
-    return eot_samples
-
 
 # ----------------------------------------------------------------------------- public API
 def input_gradient(
@@ -177,12 +128,12 @@ def input_gradient(
     if noise_seeds is not None:
         if len(noise_seeds) == 0:
             raise ValueError("noise_seeds must hold at least one seed pair")
-        _check_eot(model, len(noise_seeds))
+        check_eot(model, len(noise_seeds))
         grad_seeds = tf.reshape(tf.convert_to_tensor(noise_seeds, tf.int64), [-1, 1, 2])
         if attacker.samples > 1:
             raise ValueError("noise_seeds name one-sample draws; the protocol averages "
                              f"{attacker.samples} samples per prediction")
-    elif _check_eot(model, eot_samples):
+    elif check_eot(model, eot_samples):
         grad_seeds = grad_draw_seeds(seed, 0, eot_samples, samples)
     else:
         grad_seeds = (None if attacker.samples == 0
@@ -233,9 +184,9 @@ def perturb_pgd(
 ) -> tf.Tensor:
     """L-inf PGD adversarial examples (one batch, standard protocol); as `pgd_evaluate`."""
     (eta,) = validate_etas([eta])
-    steps, step_size_value = _check_pgd(steps, step_size, eta)
+    steps, step_size_value = check_pgd(steps, step_size, eta)
     attacker = get_attacker(model, task_names)
-    eot_samples = _check_eot(model, eot_samples)
+    eot_samples = check_eot(model, eot_samples)
     return attacker.pgd(
         tf.convert_to_tensor(images, tf.float32),
         stack_labels(labels, attacker.task_names),
@@ -245,81 +196,6 @@ def perturb_pgd(
         (seed, -1) if random_start else None,
         grad_draw_seeds(seed, 0, eot_samples, 1, steps),
     )
-
-
-def _check_pgd(steps: int, step_size: float | None, eta: float) -> tuple[int, float]:
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"--steps must be an integer >= 1, got {steps}")
-    if step_size is not None and not (math.isfinite(step_size) and step_size > 0):
-        raise ValueError(f"step_size must be > 0, got {step_size}")
-    # Default 2.5 * eta / steps (Madry et al.): enough to cross the ball and come back.
-    return int(steps), float(2.5 * eta / steps if step_size is None else step_size)
-
-
-def _batches(dataset: tf.data.Dataset, task_names: Sequence[str]):
-    for batch in dataset:
-        images, labels = batch[0], batch[1]
-        yield tf.cast(images, tf.float32), stack_labels(labels, task_names)
-
-
-def _fractions(counts: np.ndarray, task_names: Sequence[str], n: int) -> dict[str, float]:
-    return {t: float(counts[k]) / n for k, t in enumerate(task_names)}
-
-
-def _result(
-    attack: str,
-    etas: Sequence[float],
-    task_names: Sequence[str],
-    task_counts: np.ndarray,
-    joint_counts: np.ndarray | None,
-    num_examples: int,
-    *,
-    protocol: Protocol,
-    eta_scale: float,
-    loss: str,
-    clean_counts: np.ndarray | None,
-    clean_joint: int | None,
-    zero_gradient: dict | None,
-    **extra: Any,
-) -> dict:
-    if num_examples == 0:
-        raise ValueError("the data set is empty")
-    return {
-        "attack": attack,
-        "loss": loss,
-        "protocol": protocol.describe(eta_scale),
-        **extra,
-        "num_examples": int(num_examples),
-        "etas": [float(e) for e in etas],
-        "zero_gradient_fraction": zero_gradient,
-        "clean_accuracy": (None if clean_counts is None
-                           else _fractions(clean_counts, task_names, num_examples)),
-        "clean_joint_accuracy": (None if clean_joint is None
-                                 else float(clean_joint) / num_examples),
-        "accuracy": {
-            eta_key(e): _fractions(task_counts[i], task_names, num_examples)
-            for i, e in enumerate(etas)
-        },
-        "joint_accuracy": None if joint_counts is None else {
-            eta_key(e): float(joint_counts[i]) / num_examples for i, e in enumerate(etas)
-        },
-    }
-
-
-def _per_task_groups(protocol: Protocol, task_names: Sequence[str]) -> list[list[str]]:
-    """The task lists attacked one at a time: each task alone (per_task), or all at once."""
-    if protocol.attack_loss == "per_task":
-        return [[t] for t in task_names]
-    return [list(task_names)]
-
-
-def _weights_for(protocol: Protocol, group: Sequence[str], weights) -> list[float] | None:
-    if protocol.attack_loss != "weighted":
-        return None
-    if weights is None:
-        raise ValueError("--attack_loss=weighted needs the model's objective weights")
-    by_task = dict(zip(weights[0], weights[1], strict=True))
-    return [by_task[t] for t in group]
 
 
 def fgsm_evaluate(
@@ -362,7 +238,7 @@ def fgsm_evaluate(
       ValueError: on an invalid eta grid (``--etas``) or ``eot_samples``.
     """
     etas = validate_etas(etas)
-    eot_samples = _check_eot(model, eot_samples)
+    eot_samples = check_eot(model, eot_samples)
     protocol = protocol.for_model(model)
     tasks = list(task_names)
     eta_tensor = tf.constant([e * eta_scale for e in etas], tf.float32)
@@ -373,14 +249,14 @@ def fgsm_evaluate(
     zero_task = np.zeros(len(tasks), np.int64)
     zero_pair: np.ndarray | None = None
     n = 0
-    groups = _per_task_groups(protocol, tasks)
+    groups = per_task_groups(protocol, tasks)
     for group in groups:
-        attacker = get_attacker(model, group, protocol, _weights_for(protocol, group, weights))
+        attacker = get_attacker(model, group, protocol, weights_for(protocol, group, weights))
         samples = attacker.samples
         cols = [tasks.index(t) for t in group]
         pair_flags = []
         n = 0
-        for b, (images, labels) in enumerate(_batches(dataset, group)):
+        for b, (images, labels) in enumerate(batches(dataset, group)):
             per_task, joint, z_task, z_pair, c_task, c_joint = attacker.fgsm_grid(
                 images, labels, eta_tensor,
                 prediction_seeds(seed, b, range(len(etas) + 1), samples),
@@ -397,7 +273,7 @@ def fgsm_evaluate(
         zero_pair = flags if zero_pair is None else zero_pair & flags
     single = len(groups) == 1
     vib = bool(getattr(model, "is_vib", False))
-    return _result(
+    return result_dict(
         "fgsm-eot" if eot_samples else "fgsm",
         etas,
         tasks,
@@ -409,7 +285,7 @@ def fgsm_evaluate(
         loss=describe_loss(protocol, weights and weights[1], weights and weights[2], vib),
         clean_counts=clean_counts,
         clean_joint=clean_joint if single else None,
-        zero_gradient={"tasks": _fractions(zero_task, tasks, max(n, 1)),
+        zero_gradient={"tasks": fractions(zero_task, tasks, max(n, 1)),
                        "pair": float(zero_pair.mean()) if n else 0.0},
         eot_samples=eot_samples,
         steps=1,
@@ -454,25 +330,25 @@ def pgd_evaluate(
       The result dict of the module docstring (no zero-gradient fractions: null).
     """
     etas = validate_etas(etas)
-    eot_samples = _check_eot(model, eot_samples)
-    steps, _ = _check_pgd(steps, step_size, 1.0)
+    eot_samples = check_eot(model, eot_samples)
+    steps, _ = check_pgd(steps, step_size, 1.0)
     protocol = protocol.for_model(model)
     tasks = list(task_names)
     task_counts = np.zeros((len(etas), len(tasks)), np.int64)
     joint_counts = np.zeros(len(etas), np.int64)
     step_sizes: dict[str, float] = {}
     n = 0
-    groups = _per_task_groups(protocol, tasks)
+    groups = per_task_groups(protocol, tasks)
     for group in groups:
-        attacker = get_attacker(model, group, protocol, _weights_for(protocol, group, weights))
+        attacker = get_attacker(model, group, protocol, weights_for(protocol, group, weights))
         samples = attacker.samples
         draws = eot_samples or (1 if samples else 0)
         cols = [tasks.index(t) for t in group]
         for i, eta in enumerate(etas):
-            _, size = _check_pgd(steps, step_size, eta)
+            _, size = check_pgd(steps, step_size, eta)
             step_sizes[eta_key(eta)] = size
             n = 0
-            for b, (images, labels) in enumerate(_batches(dataset, group)):
+            for b, (images, labels) in enumerate(batches(dataset, group)):
                 if eta == 0.0:  # the ball is {x}: the clean score, no attack to run
                     x_adv = images
                 else:
@@ -495,7 +371,7 @@ def pgd_evaluate(
     single = len(groups) == 1
     zero = [i for i, e in enumerate(etas) if e == 0.0]
     vib = bool(getattr(model, "is_vib", False))
-    return _result(
+    return result_dict(
         "pgd-eot" if eot_samples else "pgd",
         etas,
         tasks,
