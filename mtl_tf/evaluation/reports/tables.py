@@ -103,6 +103,26 @@ def attack_description(metrics_by_method: dict[str, dict]) -> str:
     return "Attacks differ between columns: " + " | ".join(parts).replace("|", "/")
 
 
+def protocol_view(metrics_by_method: dict[str, dict]) -> dict[str, dict] | None:
+    """The runs with their ``robustness_protocol`` in place of ``robustness``, or None.
+
+    A run evaluated under a non-standard protocol (`mtl_tf.evaluation.protocol`) carries
+    that result beside the standard one; this view lets every table and description
+    function show it. None when no run has one.
+    """
+    if not any(m.get("robustness_protocol") or any(
+            e.get("robustness_protocol") for e in m.get("models") or [])
+            for m in metrics_by_method.values()):
+        return None
+    view = {}
+    for method, metrics in metrics_by_method.items():
+        swapped = dict(metrics, robustness=metrics.get("robustness_protocol"))
+        swapped["models"] = [dict(e, robustness=e.get("robustness_protocol"))
+                             for e in metrics.get("models") or []]
+        view[method] = swapped
+    return view
+
+
 def markdown_row(cells: Sequence[object]) -> str:
     """One GitHub pipe-table row; a "|" inside a cell becomes "/" (it would end the cell)."""
     return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
