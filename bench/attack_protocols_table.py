@@ -76,10 +76,14 @@ def main(argv: list[str]) -> int:
     print("### standard (z = mean, unweighted sum, CE from logits, eta in [0, 1] pixels)\n")
     print("\n".join(_table(standard, "robustness")) + "\n")
     for protocol, results in by_protocol.items():
-        first = next(iter(results.values()))["robustness_protocol"]
-        print(f"### {protocol}: {first['protocol']['name']} "
-              f"(eta scale {first['protocol']['eta_scale']:g} pixels per unit)\n")
-        print(f"Attacked loss: {first['loss']}\n")
+        methods = [m for m in METHODS if m in results]
+        print(f"### {protocol}\n")
+        for m in methods:  # a deterministic model falls back to z = mean: names differ
+            rob = results[m]["robustness_protocol"]
+            print(f"- {m}: protocol `{rob['protocol']['name']}` (eta scale "
+                  f"{rob['protocol']['eta_scale']:g} pixels per unit); attacked loss: "
+                  f"{rob['loss']}")
+        print()
         print("\n".join(_table(results, "robustness_protocol")) + "\n")
     return 0
 
