@@ -8,7 +8,10 @@ aimed at it, while a single-task model receives one fully aimed at its task. Com
 the two columns of a report therefore mixes robustness with attack strength.
 
 This script re-attacks the finished runs of an experiment report with a task-targeted
-FGSM: for each task t, the gradient of task t's loss alone, scored on task t. Usage:
+FGSM: for each task t, the gradient of task t's loss alone, scored on task t -- the
+library's ``--attack_loss=per_task`` protocol (`mtl_tf.evaluation.protocol`), which
+`python main.py --mode=eval --run_dir=R --attack_loss=per_task` also applies to one run
+(writing metrics.json's ``robustness_protocol``). Usage:
 
     python bench/fgsm_per_task.py --report_dir=runs/repro_multi_mnist-seed0 \
         --methods=stl,gs,uwl,mtvib
@@ -39,6 +42,7 @@ def main(argv: list[str]) -> int:
     from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.data.pipeline import split_dataset
     from mtl_tf.evaluation.attacks import eta_key, fgsm_evaluate
+    from mtl_tf.evaluation.protocol import Protocol
     from mtl_tf.run_dir.restore import restore_run
 
     rows: dict[tuple[str, str], dict[str, str]] = {}
@@ -52,13 +56,14 @@ def main(argv: list[str]) -> int:
         etas_seen = etas_seen or etas
         summed = metrics["robustness"]["accuracy"]
         for plan, trainer, _ in restored:
-            for k in plan.task_indices:
-                task = data.task_names[k]
+            tasks = [data.task_names[k] for k in plan.task_indices]
+            for task in tasks:
                 if task not in tasks_seen:
                     tasks_seen.append(task)
-                dataset = split_dataset(data, "test", plan.task_indices, 500, shuffle=False,
-                                        seed=0)
-                targeted = fgsm_evaluate(trainer, dataset, [task], etas)["accuracy"]
+            dataset = split_dataset(data, "test", plan.task_indices, 500, shuffle=False, seed=0)
+            targeted = fgsm_evaluate(trainer, dataset, tasks, etas,
+                                     protocol=Protocol(attack_loss="per_task"))["accuracy"]
+            for task in tasks:
                 for eta in etas:
                     key = eta_key(eta)
                     rows.setdefault((task, key), {})[method] = (

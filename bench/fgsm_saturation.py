@@ -30,7 +30,6 @@ import os
 import sys
 import time
 
-import numpy as np
 from absl import app, flags
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,54 +45,13 @@ _TEST_SIZE = flags.DEFINE_integer("test_size", 2000, "Test pairs attacked.")
 _ETAS = (0.0, 0.05, 0.1, 0.2, 0.3)
 
 
-def _attack_functions(trainer, task_names):
-    import keras
-    import tensorflow as tf
-
-    def logits_of(images):
-        z = trainer.encoder(images, training=False)["z"]
-        return [trainer.heads[t](z, training=False) for t in task_names]
-
-    def loss(logits, labels, mode):
-        terms = []
-        for k, lg in enumerate(logits):
-            if mode == "logits":
-                ce = keras.losses.sparse_categorical_crossentropy(labels[:, k], lg,
-                                                                  from_logits=True)
-            else:
-                ce = keras.losses.sparse_categorical_crossentropy(labels[:, k],
-                                                                  tf.nn.softmax(lg))
-            terms.append(tf.reduce_mean(ce))
-        return tf.add_n(terms)
-
-    def make(mode):
-        @tf.function(reduce_retracing=True)
-        def step(images, labels):
-            with tf.GradientTape() as tape:
-                tape.watch(images)
-                total = loss(logits_of(images), labels, mode)
-            grad = tape.gradient(total, images)
-            zero = tf.reduce_all(tf.equal(tf.reshape(grad, [tf.shape(grad)[0], -1]), 0.0),
-                                 axis=1)
-            correct = []
-            for eta in _ETAS:
-                adv = tf.clip_by_value(images + eta * tf.sign(grad), 0.0, 1.0)
-                correct.append(tf.stack([
-                    tf.equal(tf.argmax(lg, -1, output_type=tf.int32), labels[:, k])
-                    for k, lg in enumerate(logits_of(adv))]))  # [T, B]
-            return zero, tf.stack(correct)  # [B], [E, T, B]
-        return step
-
-    return {"logits": make("logits"), "softmax": make("softmax")}
-
-
 def main(argv: list[str]) -> int:
     del argv
-    import tensorflow as tf
-
     from mtl_tf.config import RunConfig
     from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.data.pipeline import split_dataset
+    from mtl_tf.evaluation.attacks import eta_key, fgsm_evaluate
+    from mtl_tf.evaluation.protocol import Protocol
     from mtl_tf.orchestration import runs as run_lib
     from mtl_tf.run_dir.restore import restore_run
 
@@ -111,26 +69,22 @@ def main(argv: list[str]) -> int:
         plan, trainer, _ = restored[0]
         data = load_run_dataset(config)
         tasks = [data.task_names[k] for k in plan.task_indices]
-        attacks = _attack_functions(trainer, tasks)
         results = {}
-        for mode, step in attacks.items():
-            zeros, correct = [], []
-            for images, by_task in split_dataset(data, "test", plan.task_indices, 500,
-                                                 shuffle=False, seed=0):
-                z, c = step(images, tf.stack([by_task[t] for t in tasks], axis=1))
-                zeros.append(z.numpy())
-                correct.append(c.numpy())
-            results[mode] = (np.concatenate(zeros).mean(), np.concatenate(correct, -1))
+        for mode, ce in (("logits", "logits"), ("softmax", "clipped_softmax")):
+            dataset = split_dataset(data, "test", plan.task_indices, 500, shuffle=False, seed=0)
+            results[mode] = fgsm_evaluate(trainer, dataset, tasks, _ETAS,
+                                          protocol=Protocol(attack_ce=ce))
         seconds = time.perf_counter() - start
         print(f"## after {epochs} epochs (stage took {seconds:.0f} s; clean test accuracy "
               + ", ".join(f"{t} {100 * metrics['accuracy'][t]:.1f}%" for t in tasks) + ")\n")
         print("| | logits CE (ours) | softmax CE, clipped (a softmax-output model) |")
         print("|---|---|---|")
+        zero = {m: r["zero_gradient_fraction"]["pair"] for m, r in results.items()}
         print(f"| test pairs with an all-zero input gradient | "
-              f"{100 * results['logits'][0]:.1f}% | {100 * results['softmax'][0]:.1f}% |")
-        for e, eta in enumerate(_ETAS):
-            cells = [" / ".join(f"{100 * results[m][1][e, k].mean():.1f}"
-                                for k in range(len(tasks))) for m in ("logits", "softmax")]
+              f"{100 * zero['logits']:.1f}% | {100 * zero['softmax']:.1f}% |")
+        for eta in _ETAS:
+            cells = [" / ".join(f"{100 * results[m]['accuracy'][eta_key(eta)][t]:.1f}"
+                                for t in tasks) for m in ("logits", "softmax")]
             print(f"| accuracy at eta {eta:g} ({' / '.join(tasks)}) | {cells[0]} | {cells[1]} |")
         print()
     return 0

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 __all__ = [
     "ATTACKS",
+    "ATTACK_CES",
+    "ATTACK_LOSSES",
     "BACKBONES",
     "DATASETS",
     "NUM_TASKS",
     "DATA_SOURCES",
+    "ETA_UNITS",
     "ENCODERS",
     "GRAD_NORMALIZATIONS",
     "GRAD_WRT",
@@ -28,6 +31,7 @@ __all__ = [
     "STRATEGIES",
     "SYNTHETIC",
     "VIB_POSTERIORS",
+    "VIB_PREDICTIONS",
     "WEIGHT_INITS",
 ]
 
@@ -65,5 +69,10 @@ GRAD_WRT: tuple[str, ...] = ("params", "representation")
 GRAD_NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")
 # `mtl_tf.evaluation.attacks.ATTACKS`.
 ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
+# The evaluation protocol (`mtl_tf.evaluation.protocol.Protocol`), first the standard one.
+VIB_PREDICTIONS: tuple[str, ...] = ("mean", "sample", "average")
+ATTACK_LOSSES: tuple[str, ...] = ("sum", "weighted", "per_task")
+ATTACK_CES: tuple[str, ...] = ("logits", "clipped_softmax")
+ETA_UNITS: tuple[str, ...] = ("pixel", "standardized")
 # `--strategy` (`mtl_tf.training.distribute.make_strategy`).
 STRATEGIES: tuple[str, ...] = ("none", "mirrored", "multi_worker")

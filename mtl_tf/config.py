@@ -96,6 +96,13 @@ class RunConfig:
     eot_samples: int = 0  # VIB models: average the input gradient over this many z draws
     pgd_steps: int = 10
     pgd_step_size: float | None = None  # default 2.5 * eta / pgd_steps
+    # The evaluation protocol (mtl_tf.evaluation.protocol): the defaults are the standard
+    # one, always reported; any other is reported beside it.
+    vib_prediction: str = "mean"  # VIB: z = mean | one sampled z | mean of k samples' softmax
+    vib_prediction_samples: int = 12  # k of "average" (Alemi et al.'s deep VIB: 12)
+    attack_loss: str = "sum"  # sum | weighted (the model's objective) | per_task
+    attack_ce: str = "logits"  # logits | clipped_softmax (a softmax output's Keras loss)
+    eta_units: str = "pixel"  # pixel ([0, 1]) | standardized (x eta by the data set's std)
     seed: int = 0
     # tf.distribute: "none", "mirrored" (this machine's GPUs or logical CPUs) or
     # "multi_worker" (several machines, TF_CONFIG); see docs/distributed.md. The batch

@@ -225,6 +225,9 @@ def _eval_only(config, run_dir: str | None, saved_model: str | None, write: bool
         print(format_summary(metrics))
         # Re-scoring replaces the run's attack results (config.json keeps how it trained).
         attack = (metrics.get("evaluated_with") or {}).get("attack", config.attack)
+        extra = ((metrics.get("robustness_protocol") or {}).get("protocol") or {}).get("name")
+        if extra:
+            attack += f" (standard protocol, and {extra} beside it)"
         etas = ", ".join(f"{e:g}" for e in config.etas) or "none"
         print(f"Updated {os.path.join(run_dir, 'metrics.json')}: its robustness results are "
               f"now {attack} at eta {etas}; the previous ones were replaced")

@@ -1,30 +1,34 @@
-"""The compiled graph of the attacks: the attacked loss, EOT, input gradients, scoring.
+"""The compiled graph of the attacks: prediction protocol, attacked loss, input gradients,
+scoring.
 
 `mtl_tf.evaluation.attacks` (FGSM, PGD, their EOT variants, the result dicts) runs these
-per-batch functions; this module holds what they compute.
+per-batch functions; this module holds what they compute, for one model, one task list
+and one `mtl_tf.evaluation.protocol.Protocol`.
 
 The loss attacked
 -----------------
+`mtl_tf.evaluation.attack_loss.attacked_loss` of the task outputs. The standard one is
 ``L(x, y) = sum_k mean_i CE(y_ik, f_k(x_i))``: the UNWEIGHTED sum over the tasks of each
-task's mean (over the batch) cross-entropy on the true labels, computed from logits. Why
-unweighted: the attack must hit every task at once, and it must not depend on a method's
-learned or adaptive task weights (fixed grid-search weights, UWL's sigmas, GradNorm's or
-MGDA's weights), so that every method faces exactly the same attack and the robustness
-numbers are comparable across methods. (Averaging over the batch rather than summing only
-scales the gradient of each example by 1/B, which no sign changes.)
+task's mean cross-entropy on the true labels, from logits. Why unweighted: the attack must
+hit every task at once, and it must not depend on a method's learned or adaptive task
+weights (fixed grid-search weights, UWL's sigmas, GradNorm's or MGDA's weights), so that
+every method faces exactly the same attack and the robustness numbers are comparable
+across methods. (Averaging over the batch rather than summing only scales the gradient of
+each example by 1/B, which no sign changes.) ``--attack_loss=weighted`` attacks the
+model's own objective instead, ``--attack_ce=clipped_softmax`` computes the
+cross-entropy on clipped softmax probabilities.
 
 Model mode
 ----------
-The attack and the scoring run the model in inference mode (``training=False``):
-BatchNorm uses its moving statistics and a VIB encoder uses ``z = mean`` -- the model a
-user would serve. The one exception is expectation over transformation (EOT,
-``eot_samples >= 1``, VIB models only): the input gradient is averaged over
-``eot_samples`` latent samples ``z = mean + exp(0.5 log_var) * eps`` drawn the way the VIB
-layer samples in training, but with BatchNorm still in inference mode (the encoder is called
-with ``training=False`` for ``mean``/``log_var``, the noise is drawn here from stateless
-seeds and the heads run with ``training=False``). Its purpose: a robustness gain must not be
-an artefact of forward-pass randomness that merely obfuscates the gradient. The attacked
-images are still scored in inference mode (``z = mean``).
+Everything runs in inference mode (``training=False``): BatchNorm uses its moving
+statistics. A VIB encoder predicts as the protocol says: z = mean (standard), or from
+latent samples ``z = mean + exp(0.5 log_var) * eps`` with ``eps`` drawn here from
+stateless seeds -- one sample, or the mean of k samples' softmax. The attack's gradient is
+that of the prediction's loss on the same draw the clean prediction used; with EOT
+(``eot_samples >= 1``, VIB models only) it is averaged over that many fresh draws of the
+prediction (with z = mean prediction, a draw is one sampled z). Its purpose: a
+robustness gain must not be an artefact of forward-pass randomness that merely obfuscates
+the gradient.
 """
 
 from __future__ import annotations
@@ -33,71 +37,105 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["Attacker", "Labels", "eot_seeds", "get_attacker", "stack_labels"]
+from mtl_tf.evaluation.attack_loss import attacked_loss, task_losses
+from mtl_tf.evaluation.protocol import STANDARD, Protocol
+from mtl_tf.models.vib import gaussian_kl
+
+__all__ = ["Attacker", "Labels", "eot_seeds", "get_attacker", "prediction_seeds",
+           "stack_labels"]
 
 Labels = Mapping[str, Any] | np.ndarray | tf.Tensor
+
+_SEEDS3 = tf.TensorSpec([None, None, 2], tf.int64)
+_SEEDS4 = tf.TensorSpec([None, None, None, 2], tf.int64)
+_NO_SEEDS3 = np.zeros([1, 1, 2], np.int64)
+
+
+def _all_zero(grad: tf.Tensor) -> tf.Tensor:
+    """bool [B]: the example's input gradient is exactly zero everywhere."""
+    return tf.reduce_all(tf.equal(tf.reshape(grad, [tf.shape(grad)[0], -1]), 0.0), axis=1)
 
 
 # ----------------------------------------------------------------------------- graph
 class Attacker:
-    """Compiled per-batch functions of one model and one task list.
+    """Compiled per-batch functions of one model, one task list and one protocol.
 
-    Built once per (model, tasks) and cached (weakly keyed on the model), so repeated
-    calls -- one per batch, per eta or per test -- reuse the traced graphs.
+    Built once per (model, tasks, protocol, objective weights) and cached (weakly keyed on
+    the model), so repeated calls -- one per batch, per eta or per test -- reuse the traced
+    graphs.
+
+    Args:
+      model: a `MultiTaskTrainer` (``.encoder``, ``.heads``, ``.is_vib``, ``.beta``).
+      task_names: the attacked and scored tasks.
+      protocol: the evaluation protocol; its prediction falls back to z = mean for a
+        non-VIB model.
+      weights: the objective's task weights (``attack_loss="weighted"``), else None.
     """
 
-    def __init__(self, model, task_names: Sequence[str]) -> None:
+    def __init__(self, model, task_names: Sequence[str], protocol: Protocol = STANDARD,
+                 weights: Sequence[float] | None = None) -> None:
         self.model = model
         self.task_names = tuple(task_names)
         unknown = [t for t in self.task_names if t not in model.heads]
         if unknown:
             raise ValueError(f"tasks {unknown} are not heads of the model {tuple(model.heads)}")
+        self.protocol = protocol.for_model(model)
+        self.samples = self.protocol.prediction_samples  # 0: z = mean
+        self.weights = None if weights is None else tf.constant(weights, tf.float32)
+        # The objective's beta * KL (MTVIB eq. 23) depends on x: part of a weighted attack.
+        self.beta = float(getattr(model, "beta", 0.0)) if (
+            weights is not None and getattr(model, "is_vib", False)) else 0.0
         # Fixed input signatures (batch dimension None): one trace per function, whatever
-        # the batch sizes, eta grids or numbers of EOT samples. EOT variants are separate
-        # functions because their graphs differ (and `None` is not a tensor).
+        # the batch sizes, eta grids or numbers of samples. Seeds are always tensors
+        # (unused ones a dummy); whether the gradient is sampled is a Python switch, so
+        # each function has a plain and a sampled variant.
         image = tf.TensorSpec([None, *model.encoder.inputs[0].shape[1:]], tf.float32)
         label = tf.TensorSpec([None, len(self.task_names)], tf.int32)
         scalar = tf.TensorSpec([], tf.float32)
-        vector = tf.TensorSpec([None], tf.float32)
-        seeds = tf.TensorSpec([None, 2], tf.int64)
-        step_seeds = tf.TensorSpec([None, None, 2], tf.int64)
-        pgd_args = [image, label, scalar, scalar, tf.TensorSpec([], tf.int32)]
-        pgd_args += [tf.TensorSpec([2], tf.int64), scalar]
-        self._compiled = {
-            "gradient": tf.function(
-                lambda x, y: self._gradient(x, y, None)[0], input_signature=[image, label]
-            ),
-            "gradient_eot": tf.function(
-                lambda x, y, s: self._gradient(x, y, s)[0], input_signature=[image, label, seeds]
-            ),
-            "fgsm_grid": tf.function(
-                lambda x, y, e: self._fgsm_grid(x, y, e, None),
-                input_signature=[image, label, vector],
-            ),
-            "fgsm_grid_eot": tf.function(
-                self._fgsm_grid, input_signature=[image, label, vector, seeds]
-            ),
-            "pgd": tf.function(lambda *a: self._pgd(*a, None), input_signature=pgd_args),
-            "pgd_eot": tf.function(self._pgd, input_signature=[*pgd_args, step_seeds]),
-            "score": tf.function(self._score, input_signature=[image, label]),
-        }
+        pgd_args = [image, label, scalar, scalar, tf.TensorSpec([], tf.int32),
+                    tf.TensorSpec([2], tf.int64), scalar]
+        self._compiled = {}
+        for sampled in (False, True):
+            self._compiled["gradient", sampled] = tf.function(
+                lambda x, y, g, s=sampled: self._gradient(x, y, g, s)[0],
+                input_signature=[image, label, _SEEDS3])
+            self._compiled["fgsm_grid", sampled] = tf.function(
+                lambda x, y, e, p, g, s=sampled: self._fgsm_grid(x, y, e, p, g, s),
+                input_signature=[image, label, tf.TensorSpec([None], tf.float32), _SEEDS3,
+                                 _SEEDS3])
+            self._compiled["pgd", sampled] = tf.function(
+                lambda *a, s=sampled: self._pgd(*a, sampled=s),
+                input_signature=[*pgd_args, _SEEDS4])
+        self._compiled["score"] = tf.function(self._score, input_signature=[image, label, _SEEDS3])
 
-    def gradient(self, images, labels, noise_seeds=None) -> tf.Tensor:
-        if noise_seeds is None:
-            return self._compiled["gradient"](images, labels)
-        return self._compiled["gradient_eot"](images, labels, noise_seeds)
+    def _sampled_gradient(self, eot: bool) -> bool:
+        return bool(eot) or self.samples > 0
 
-    def fgsm_grid(self, images, labels, etas, noise_seeds=None):
-        if noise_seeds is None:
-            return self._compiled["fgsm_grid"](images, labels, etas)
-        return self._compiled["fgsm_grid_eot"](images, labels, etas, noise_seeds)
+    # -- public per-batch calls (seeds as numpy arrays or tensors; None = not sampled)
+    def gradient(self, images, labels, grad_seeds=None) -> tf.Tensor:
+        """grad_x L; ``grad_seeds`` [d, n, 2] (d draws of n samples) or None (z = mean)."""
+        sampled = grad_seeds is not None
+        seeds = _NO_SEEDS3 if grad_seeds is None else grad_seeds
+        return self._compiled["gradient", sampled](images, labels, seeds)
 
-    def pgd(self, images, labels, eta, step_size, steps, start_seed, noise_seeds=None):
-        """``start_seed`` None = no random start."""
+    def fgsm_grid(self, images, labels, etas, pred_seeds=None, grad_seeds=None):
+        """(correct [E, T], joint [E], zero_task [T, B], zero_pair [B], clean [T], clean joint).
+
+        ``pred_seeds`` [E + 1, n, 2]: row 0 the clean prediction (and, without
+        ``grad_seeds``, the gradient's draw), row i + 1 the scoring of eta i.
+        ``grad_seeds`` [d, n, 2]: EOT draws, or None.
+        """
+        sampled = grad_seeds is not None or self.samples > 0
+        pred = _NO_SEEDS3 if pred_seeds is None else pred_seeds
+        if grad_seeds is None:
+            grad_seeds = pred[:1] if self.samples > 0 else _NO_SEEDS3
+        return self._compiled["fgsm_grid", sampled](images, labels, etas, pred, grad_seeds)
+
+    def pgd(self, images, labels, eta, step_size, steps, start_seed, grad_seeds=None):
+        """``start_seed`` None = no random start; ``grad_seeds`` [steps, d, n, 2] or None."""
         args = [
             images,
             labels,
@@ -107,124 +145,136 @@ class Attacker:
             tf.constant([0, 0] if start_seed is None else start_seed, tf.int64),
             tf.constant(0.0 if start_seed is None else 1.0, tf.float32),
         ]
-        if noise_seeds is None:
-            return self._compiled["pgd"](*args)
-        return self._compiled["pgd_eot"](*args, noise_seeds)
+        sampled = grad_seeds is not None
+        seeds = np.zeros([1, 1, 1, 2], np.int64) if grad_seeds is None else grad_seeds
+        return self._compiled["pgd", sampled](*args, seeds)
 
-    def score(self, images, labels):
-        return self._compiled["score"](images, labels)
+    def score(self, images, labels, pred_seeds=None):
+        """(correct [T], joint []) of the protocol's prediction; ``pred_seeds`` [1, n, 2]."""
+        return self._compiled["score"](images, labels,
+                                       _NO_SEEDS3 if pred_seeds is None else pred_seeds)
 
     # -- forward passes
-    def _logits(self, images: tf.Tensor) -> list[tf.Tensor]:
-        """Inference-mode logits (BN moving statistics; VIB z = mean)."""
-        z = self.model.encoder(images, training=False)["z"]
-        return [self.model.heads[t](z, training=False) for t in self.task_names]
+    def _mean_outputs(self, images: tf.Tensor):
+        """Inference-mode logits with z = mean, and the encoder's outputs."""
+        encoded = self.model.encoder(images, training=False)
+        return [self.model.heads[t](encoded["z"], training=False) for t in self.task_names], encoded
 
-    def _loss(self, logits: Sequence[tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
-        """The attacked loss: unweighted sum over tasks of the mean cross-entropy."""
-        return tf.add_n(
-            [
-                tf.reduce_mean(
-                    keras.losses.sparse_categorical_crossentropy(
-                        labels[:, k], logits[k], from_logits=True
-                    )
-                )
-                for k in range(len(self.task_names))
-            ]
-        )
+    def _sampled_outputs(self, images: tf.Tensor, seeds: tf.Tensor):
+        """Log-probabilities [d * B, C] of d draws, each the mean softmax of n latent samples.
 
-    def _eot_loss(self, images: tf.Tensor, labels: tf.Tensor, noise_seeds: tf.Tensor):
-        """Mean over the k = len(noise_seeds) latent samples of the attacked loss.
-
-        The gradient of this mean is the mean of the k single-sample gradients (linearity),
-        obtained with one backward pass. Sample s uses ``noise_seeds[s]`` (stateless), so a
-        given seed always gives the same z.
+        ``seeds`` [d, n, 2]: sample (i, s) draws eps from ``seeds[i, s]`` (stateless), so a
+        given seed always gives the same z. All d * n samples go through the heads as one
+        batch of d * n * B.
         """
         encoded = self.model.encoder(images, training=False)  # BN in inference mode
         mean, log_var = encoded["mean"], encoded["log_var"]
-        std = tf.exp(0.5 * log_var)
-        # map_fn rather than a Python loop: k may be unknown at trace time (retracing
-        # relaxes shapes), and sample s must depend on noise_seeds[s] alone.
-        eps = tf.map_fn(
-            lambda s: tf.random.stateless_normal(tf.shape(mean), s),
-            noise_seeds,
-            fn_output_signature=mean.dtype,
-        )  # [k, B, d]
-        # All k samples through the heads as one batch of k * B.
-        z = tf.reshape(mean[None] + std[None] * eps, [-1, mean.shape[-1]])
-        tiled = tf.tile(labels, [tf.shape(noise_seeds)[0], 1])
-        logits = [self.model.heads[t](z, training=False) for t in self.task_names]
-        return self._loss(logits, tiled)
+        draws, n = tf.shape(seeds)[0], tf.shape(seeds)[1]
+        batch, dim = tf.shape(mean)[0], mean.shape[-1]
+        # map_fn rather than a Python loop: the counts are unknown at trace time.
+        eps = tf.map_fn(lambda s: tf.random.stateless_normal(tf.shape(mean), s),
+                        tf.reshape(seeds, [-1, 2]), fn_output_signature=mean.dtype)
+        z = tf.reshape(mean[None] + tf.exp(0.5 * log_var)[None] * eps, [-1, dim])
+        outputs = []
+        for t in self.task_names:
+            log_p = tf.nn.log_softmax(self.model.heads[t](z, training=False))
+            log_p = tf.reshape(log_p, [draws, n, batch, -1])
+            # log mean_s softmax_s, computed stably in log space.
+            log_mean = tf.reduce_logsumexp(log_p, axis=1) - tf.math.log(tf.cast(n, log_p.dtype))
+            outputs.append(tf.reshape(log_mean, [draws * batch, -1]))
+        return outputs, encoded
 
-    def _gradient(self, images: tf.Tensor, labels: tf.Tensor, noise_seeds: tf.Tensor | None):
-        """(grad_x L, clean inference logits or None)."""
-        with tf.GradientTape() as tape:
+    def _predict(self, images: tf.Tensor, seeds: tf.Tensor) -> list[tf.Tensor]:
+        """The protocol's prediction: logits (z = mean) or log-probabilities; seeds [1, n, 2]."""
+        if self.samples == 0:
+            return self._mean_outputs(images)[0]
+        return self._sampled_outputs(images, seeds)[0]
+
+    def _gradient(self, images, labels, grad_seeds, sampled: bool):
+        """(grad_x L, zero_task [T, B], zero_pair [B], the outputs differentiated)."""
+        num_tasks = len(self.task_names)
+        extra_term = self.beta > 0.0
+        per_task_grads = num_tasks > 1 or extra_term
+        with tf.GradientTape(persistent=per_task_grads) as tape:
             tape.watch(images)
-            if noise_seeds is None:
-                logits = self._logits(images)
-                loss = self._loss(logits, labels)
+            if sampled:
+                outputs, encoded = self._sampled_outputs(images, grad_seeds)
+                y = tf.tile(labels, [tf.shape(grad_seeds)[0], 1])
             else:
-                logits = None
-                loss = self._eot_loss(images, labels, noise_seeds)
-        return tape.gradient(loss, images), logits
+                outputs, encoded = self._mean_outputs(images)
+                y = labels
+            losses = task_losses(outputs, y, self.protocol.attack_ce)
+            extra = None
+            if extra_term:
+                extra = self.beta * tf.reduce_mean(gaussian_kl(encoded["mean"], encoded["log_var"]))
+            loss = attacked_loss(losses, self.weights, extra)
+            means = [tf.reduce_mean(v) for v in losses]
+        grad = tape.gradient(loss, images)
+        task_grads = [tape.gradient(m, images) for m in means] if per_task_grads else [grad]
+        del tape
+        zero_task = tf.stack([_all_zero(g) for g in task_grads])
+        return grad, zero_task, _all_zero(grad), outputs
 
     # -- scoring
-    def _correct(self, logits: Sequence[tf.Tensor], labels: tf.Tensor):
+    def _correct(self, outputs: Sequence[tf.Tensor], labels: tf.Tensor):
         """(per-task correct counts [T], joint correct count []) as int32."""
         right = tf.stack(
             [
-                tf.equal(tf.argmax(lg, axis=-1, output_type=tf.int32), labels[:, k])
-                for k, lg in enumerate(logits)
+                tf.equal(tf.argmax(out, axis=-1, output_type=tf.int32), labels[:, k])
+                for k, out in enumerate(outputs)
             ]
         )  # [T, B]
         per_task = tf.reduce_sum(tf.cast(right, tf.int32), axis=1)
         joint = tf.reduce_sum(tf.cast(tf.reduce_all(right, axis=0), tf.int32))
         return per_task, joint
 
-    def _score(self, images: tf.Tensor, labels: tf.Tensor):
-        return self._correct(self._logits(images), labels)
+    def _score(self, images, labels, pred_seeds):
+        return self._correct(self._predict(images, pred_seeds[:1]), labels)
 
     # -- FGSM over a whole eta grid from one gradient
-    def _fgsm_grid(self, images, labels, etas, noise_seeds):
-        """Correct counts [E, T] and joint counts [E] for every eta, from ONE sign.
+    def _fgsm_grid(self, images, labels, etas, pred_seeds, grad_seeds, sampled: bool):
+        """Counts for every eta from ONE sign (etas already in [0, 1] pixel units).
 
         The etas loop runs in-graph (a tf.while_loop over the eta tensor): one forward
         pass of B images per eta, so memory stays that of one batch whatever the grid.
         """
-        grad, clean_logits = self._gradient(images, labels, noise_seeds)
+        grad, zero_task, zero_pair, outputs = self._gradient(images, labels, grad_seeds, sampled)
         sign = tf.sign(grad)
-        if clean_logits is None:  # EOT: the clean score needs its own inference pass
-            clean_logits = self._logits(images)
-        clean_task, clean_joint = self._correct(clean_logits, labels)
+        if sampled:
+            # The clean score's own pass: EOT draws (or tiled draws) are not the prediction.
+            # Without EOT the gradient used this same draw (pred_seeds[0]).
+            outputs = self._predict(images, pred_seeds[:1])
+        clean_task, clean_joint = self._correct(outputs, labels)
         num_etas = tf.shape(etas)[0]
         per_task = tf.TensorArray(tf.int32, size=num_etas)
         joint = tf.TensorArray(tf.int32, size=num_etas)
         for i in tf.range(num_etas):
             eta = etas[i]
             if eta == 0.0:
-                # x + 0 * sign = x: reuse the gradient pass's clean logits.
+                # x + 0 * sign = x: the clean prediction (the same draw).
                 t_i, j_i = clean_task, clean_joint
             else:
                 x_adv = tf.clip_by_value(images + eta * sign, 0.0, 1.0)
-                t_i, j_i = self._correct(self._logits(x_adv), labels)
+                t_i, j_i = self._correct(self._predict(x_adv, pred_seeds[i + 1:i + 2]), labels)
             per_task = per_task.write(i, t_i)
             joint = joint.write(i, j_i)
-        return per_task.stack(), joint.stack()
+        return per_task.stack(), joint.stack(), zero_task, zero_pair, clean_task, clean_joint
 
     # -- PGD for one eta
-    def _pgd(self, images, labels, eta, step_size, steps, start_seed, start_scale, noise_seeds):
+    def _pgd(self, images, labels, eta, step_size, steps, start_seed, start_scale, grad_seeds,
+             sampled: bool):
         """L-inf PGD: signed steps projected onto the eta ball around x and [0, 1].
 
         The random start (Madry et al.), uniform in the ball, is scaled by ``start_scale``
-        (1 or 0 = none). ``noise_seeds`` is [steps, k, 2] (EOT: fresh latent samples at
-        every step) or None.
+        (1 or 0 = none). ``grad_seeds`` is [steps, d, n, 2] (fresh draws at every step),
+        used when ``sampled``.
         """
         lower = tf.maximum(images - eta, 0.0)
         upper = tf.minimum(images + eta, 1.0)
         noise = tf.random.stateless_uniform(tf.shape(images), start_seed, -1.0, 1.0)
         x = tf.clip_by_value(images + start_scale * eta * noise, lower, upper)
         for i in tf.range(steps):
-            grad, _ = self._gradient(x, labels, None if noise_seeds is None else noise_seeds[i])
+            grad = self._gradient(x, labels, grad_seeds[i], sampled)[0]
             x = tf.clip_by_value(x + step_size * tf.sign(grad), lower, upper)
         return x
 
@@ -232,13 +282,16 @@ class Attacker:
 _ATTACKERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def get_attacker(model, task_names: Sequence[str] | None) -> Attacker:
+def get_attacker(model, task_names: Sequence[str] | None, protocol: Protocol = STANDARD,
+                 weights: Sequence[float] | None = None) -> Attacker:
     """The cached `Attacker` of `model` for `task_names` (None: all of its tasks, in order)."""
     tasks = tuple(model.task_names if task_names is None else task_names)
+    key = (tasks, protocol.for_model(model).key(),
+           None if weights is None else tuple(float(w) for w in weights))
     per_model = _ATTACKERS.setdefault(model, {})
-    if tasks not in per_model:
-        per_model[tasks] = Attacker(model, tasks)
-    return per_model[tasks]
+    if key not in per_model:
+        per_model[key] = Attacker(model, tasks, protocol, weights)
+    return per_model[key]
 
 
 def stack_labels(labels: Labels, task_names: Sequence[str]) -> tf.Tensor:
@@ -264,3 +317,39 @@ def eot_seeds(seed: int, counter: int, k: int, steps: int | None = None) -> tf.T
     seeds = np.stack([np.full_like(idx, seed), idx], axis=1)
     shape = (k, 2) if steps is None else (steps, k, 2)
     return tf.constant(seeds.reshape(shape))
+
+
+# Prediction seeds live above every EOT and PGD seed pair (second component >= 2^40).
+_PREDICTION_OFFSET = 2**40
+MAX_PASSES = 4096  # forward passes per batch a seed can name (the clean one and one per eta)
+
+
+def prediction_seeds(seed: int, batch: int, passes: Sequence[int], samples: int) -> np.ndarray:
+    """Seeds [len(passes), n, 2] of a sampled prediction's latent draws, or None if n == 0.
+
+    Pass 0 is a batch's clean prediction, pass i + 1 the scoring of its i-th eta: the
+    same (seed, batch, pass) always draws the same z, whatever the attack, so FGSM and
+    PGD score the same clean predictions.
+    """
+    if samples == 0:
+        return None
+    if samples > MAX_PASSES or max(passes) >= MAX_PASSES:
+        raise ValueError(f"at most {MAX_PASSES - 1} etas and {MAX_PASSES} samples per prediction")
+    ids = [[_PREDICTION_OFFSET + (batch * MAX_PASSES + p) * MAX_PASSES + s
+            for s in range(samples)] for p in passes]
+    ids = np.asarray(ids, np.int64)
+    return np.stack([np.full_like(ids, seed), ids], axis=-1)
+
+
+def grad_draw_seeds(seed: int, counter: int, draws: int, samples: int,
+                    steps: int | None = None) -> tf.Tensor | None:
+    """EOT seeds as draws of ``samples`` latent samples: [d, n, 2] or [steps, d, n, 2].
+
+    With one sample per draw these are exactly `eot_seeds` (the z = mean protocol's EOT).
+    """
+    base = eot_seeds(seed, counter, draws * samples, steps)
+    if base is None:
+        return None
+    shape = [draws, samples, 2] if steps is None else [steps, draws, samples, 2]
+    return tf.reshape(base, shape)
+

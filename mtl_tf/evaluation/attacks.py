@@ -22,30 +22,63 @@ ONCE per batch and scores every eta of the grid from that one sign, in one compi
 ``tf.function`` per batch; eta = 0 reuses the clean logits of the gradient pass. PGD's
 iterates depend on eta, so `pgd_evaluate` necessarily attacks once per eta.
 
+Protocols
+---------
+Every function takes a `mtl_tf.evaluation.protocol.Protocol` (default: the standard one):
+how a VIB model predicts, which loss is attacked and how its cross-entropy is computed,
+and ``eta_scale``, the size of one eta unit in [0, 1] pixels (``--eta_units``). With
+``attack_loss="per_task"`` the attack runs once per task, on that task's loss alone, and
+each task is scored under its own attack (joint accuracy: null). FGSM also reports the
+fraction of examples whose input gradient is exactly zero (never perturbed), per task
+(that task's loss alone) and per pair (the attacked loss; per task: every task's).
+
 Results (`fgsm_evaluate`, `pgd_evaluate`)::
 
-    {"attack": "fgsm" | "fgsm-eot" | "pgd" | "pgd-eot", "loss": LOSS_DESCRIPTION,
+    {"attack": "fgsm" | "fgsm-eot" | "pgd" | "pgd-eot", "loss": description,
+     "protocol": Protocol.describe() (with "eta_scale"),
+     "zero_gradient_fraction": {"tasks": {task: float}, "pair": float} | None,
+     "clean_accuracy": {task: float}, "clean_joint_accuracy": float | None,
      "eot_samples": int, "steps": int, "step_size": {eta_key: float} | None,
      "random_start": bool | None, "seed": int, "num_examples": int, "etas": [float],
-     "accuracy": {eta_key: {task: float}}, "joint_accuracy": {eta_key: float}}
+     "accuracy": {eta_key: {task: float}}, "joint_accuracy": {eta_key: float} | None}
 
-with ``eta_key(eta) = f"{eta:g}"`` ("0", "0.05", "0.1", ...); the eta = 0 entry is the
-clean accuracy.
+with ``eta_key(eta) = f"{eta:g}"`` ("0", "0.05", "0.1", ...) in the protocol's eta units;
+the eta = 0 entry is the clean accuracy (under the protocol's prediction).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from mtl_tf.evaluation.attack_graph import Labels, eot_seeds, get_attacker, stack_labels
+from mtl_tf.evaluation.attack_graph import (
+    Labels,
+    get_attacker,
+    grad_draw_seeds,
+    prediction_seeds,
+    stack_labels,
+)
+from mtl_tf.evaluation.attack_results import (
+    DEFAULT_ETAS,
+    LOSS_DESCRIPTION,
+    batches,
+    check_eot,
+    check_pgd,
+    describe_loss,
+    eta_key,
+    fractions,
+    per_task_groups,
+    result_dict,
+    validate_etas,
+    weights_for,
+)
+from mtl_tf.evaluation.protocol import STANDARD, Protocol
 
 __all__ = [
     "DEFAULT_ETAS",
+    "describe_loss",
     "LOSS_DESCRIPTION",
     "eta_key",
     "fgsm_evaluate",
@@ -55,50 +88,6 @@ __all__ = [
     "pgd_evaluate",
     "validate_etas",
 ]
-
-# MTVIB §VI-B's grid, plus eta = 0 (clean accuracy) as the reference row.
-DEFAULT_ETAS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
-
-LOSS_DESCRIPTION = (
-    "unweighted sum over tasks of the mean cross-entropy on the true labels "
-    "(sum_k mean_i CE(y_ik, logits_k(x_i)))"
-)
-
-
-# ----------------------------------------------------------------------------- validation
-def validate_etas(etas: Sequence[float]) -> list[float]:
-    """Checks an eta grid; returns it as floats.
-
-    Raises:
-      ValueError: (naming ``--etas``) if empty, not finite, outside [0, 1] (pixels live in
-        [0, 1], so a larger L-inf budget is meaningless), or with duplicate keys.
-    """
-    values = [float(e) for e in etas]
-    if not values:
-        raise ValueError("--etas must list at least one perturbation size")
-    bad = [e for e in values if not (math.isfinite(e) and 0.0 <= e <= 1.0)]
-    if bad:
-        raise ValueError(f"--etas must lie in [0, 1] (pixel range), got {bad}")
-    keys = [eta_key(e) for e in values]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"--etas has duplicate values: {keys}")
-    return values
-
-
-def eta_key(eta: float) -> str:
-    """The result-dict key of one eta: ``f"{eta:g}"`` ("0", "0.05", "0.1", ...)."""
-    return f"{float(eta):g}"
-
-
-def _check_eot(model, eot_samples: int) -> int:
-    eot_samples = int(eot_samples)
-    if eot_samples < 0:
-        raise ValueError(f"eot_samples must be >= 0, got {eot_samples}")
-    if eot_samples and not getattr(model, "is_vib", False):
-        # A deterministic encoder has no randomness to take an expectation over.
-        raise ValueError("eot_samples >= 1 needs a VIB model (model.is_vib)")
-    return eot_samples
-
 
 # ----------------------------------------------------------------------------- public API
 def input_gradient(
@@ -110,6 +99,8 @@ def input_gradient(
     eot_samples: int = 0,
     seed: int = 0,
     noise_seeds: tf.Tensor | np.ndarray | None = None,
+    protocol: Protocol = STANDARD,
+    weights: Sequence[float] | None = None,
 ) -> tf.Tensor:
     """grad_x L of the attacked loss (see the module docstring), compiled.
 
@@ -118,26 +109,36 @@ def input_gradient(
       images: float [B, H, W, C] in [0, 1].
       labels: {task: int [B]} or int [B, T] with columns in ``task_names`` order.
       task_names: tasks to attack (default: all of the model's, in its order).
-      eot_samples: 0 = inference mode (VIB: z = mean); k >= 1 = EOT over k latent samples
-        (VIB only), with seeds (seed, 0), ..., (seed, k - 1).
-      seed: seed of the EOT samples.
-      noise_seeds: explicit int [k, 2] stateless seeds of the EOT samples (overrides
-        ``eot_samples``/``seed``); sample s draws eps from ``noise_seeds[s]``.
+      eot_samples: 0 = the protocol's prediction (VIB z = mean: deterministic; sampled:
+        the draw of the batch's clean prediction); k >= 1 = EOT over k draws (VIB only).
+      seed: seed of the samples.
+      noise_seeds: explicit int [k, 2] stateless seeds of one-sample EOT draws (overrides
+        ``eot_samples``/``seed``); draw s takes eps from ``noise_seeds[s]``.
+      protocol: the evaluation protocol (its ``attack_loss`` must not be per_task: pass
+        one task in ``task_names`` for that).
+      weights: the objective's task weights for ``attack_loss="weighted"``.
 
     Returns:
       float32 [B, H, W, C].
     """
-    attacker = get_attacker(model, task_names)
+    attacker = get_attacker(model, task_names, protocol, weights)
     images = tf.convert_to_tensor(images, tf.float32)
     labels = stack_labels(labels, attacker.task_names)
-    if noise_seeds is None:
-        noise_seeds = eot_seeds(seed, 0, _check_eot(model, eot_samples))
-    else:
+    samples = max(attacker.samples, 1)
+    if noise_seeds is not None:
         if len(noise_seeds) == 0:
             raise ValueError("noise_seeds must hold at least one seed pair")
-        _check_eot(model, len(noise_seeds))
-        noise_seeds = tf.convert_to_tensor(noise_seeds, tf.int64)
-    return attacker.gradient(images, labels, noise_seeds)
+        check_eot(model, len(noise_seeds))
+        grad_seeds = tf.reshape(tf.convert_to_tensor(noise_seeds, tf.int64), [-1, 1, 2])
+        if attacker.samples > 1:
+            raise ValueError("noise_seeds name one-sample draws; the protocol averages "
+                             f"{attacker.samples} samples per prediction")
+    elif check_eot(model, eot_samples):
+        grad_seeds = grad_draw_seeds(seed, 0, eot_samples, samples)
+    else:
+        grad_seeds = (None if attacker.samples == 0
+                      else prediction_seeds(seed, 0, [0], attacker.samples))
+    return attacker.gradient(images, labels, grad_seeds)
 
 
 def perturb_fgsm(
@@ -149,20 +150,23 @@ def perturb_fgsm(
     task_names: Sequence[str] | None = None,
     eot_samples: int = 0,
     seed: int = 0,
+    protocol: Protocol = STANDARD,
+    weights: Sequence[float] | None = None,
+    eta_scale: float = 1.0,
 ) -> tf.Tensor:
-    """FGSM adversarial examples, MTVIB eq. 25: clip(x + eta * sign(grad_x L), 0, 1).
+    """FGSM adversarial examples, MTVIB eq. 25: clip(x + eta * scale * sign(grad_x L), 0, 1).
 
-    Args: as `input_gradient`, plus ``eta`` in [0, 1].
+    Args: as `input_gradient`, plus ``eta`` in [0, 1] and ``eta_scale`` (pixels per eta
+    unit, `Protocol.eta_scale`).
 
     Returns:
-      float32 [B, H, W, C] with ``|x_adv - x| <= eta`` and values in [0, 1].
+      float32 [B, H, W, C] with ``|x_adv - x| <= eta * eta_scale`` and values in [0, 1].
     """
     (eta,) = validate_etas([eta])
-    grad = input_gradient(
-        model, images, labels, task_names=task_names, eot_samples=eot_samples, seed=seed
-    )
+    grad = input_gradient(model, images, labels, task_names=task_names,
+                          eot_samples=eot_samples, seed=seed, protocol=protocol, weights=weights)
     images = tf.convert_to_tensor(images, tf.float32)
-    return tf.clip_by_value(images + eta * tf.sign(grad), 0.0, 1.0)
+    return tf.clip_by_value(images + eta * eta_scale * tf.sign(grad), 0.0, 1.0)
 
 
 def perturb_pgd(
@@ -178,11 +182,11 @@ def perturb_pgd(
     task_names: Sequence[str] | None = None,
     eot_samples: int = 0,
 ) -> tf.Tensor:
-    """L-inf PGD adversarial examples (one batch); arguments as `pgd_evaluate`."""
+    """L-inf PGD adversarial examples (one batch, standard protocol); as `pgd_evaluate`."""
     (eta,) = validate_etas([eta])
-    steps, step_size_value = _check_pgd(steps, step_size, eta)
+    steps, step_size_value = check_pgd(steps, step_size, eta)
     attacker = get_attacker(model, task_names)
-    eot_samples = _check_eot(model, eot_samples)
+    eot_samples = check_eot(model, eot_samples)
     return attacker.pgd(
         tf.convert_to_tensor(images, tf.float32),
         stack_labels(labels, attacker.task_names),
@@ -190,52 +194,8 @@ def perturb_pgd(
         step_size_value,
         steps,
         (seed, -1) if random_start else None,
-        eot_seeds(seed, 0, eot_samples, steps),
+        grad_draw_seeds(seed, 0, eot_samples, 1, steps),
     )
-
-
-def _check_pgd(steps: int, step_size: float | None, eta: float) -> tuple[int, float]:
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"--steps must be an integer >= 1, got {steps}")
-    if step_size is not None and not (math.isfinite(step_size) and step_size > 0):
-        raise ValueError(f"step_size must be > 0, got {step_size}")
-    # Default 2.5 * eta / steps (Madry et al.): enough to cross the ball and come back.
-    return int(steps), float(2.5 * eta / steps if step_size is None else step_size)
-
-
-def _batches(dataset: tf.data.Dataset, task_names: Sequence[str]):
-    for batch in dataset:
-        images, labels = batch[0], batch[1]
-        yield tf.cast(images, tf.float32), stack_labels(labels, task_names)
-
-
-def _result(
-    attack: str,
-    etas: Sequence[float],
-    task_names: Sequence[str],
-    task_counts: np.ndarray,
-    joint_counts: np.ndarray,
-    num_examples: int,
-    **extra: Any,
-) -> dict:
-    if num_examples == 0:
-        raise ValueError("the data set is empty")
-    return {
-        "attack": attack,
-        "loss": LOSS_DESCRIPTION,
-        **extra,
-        "num_examples": int(num_examples),
-        "etas": [float(e) for e in etas],
-        "accuracy": {
-            eta_key(e): {
-                t: float(task_counts[i, k]) / num_examples for k, t in enumerate(task_names)
-            }
-            for i, e in enumerate(etas)
-        },
-        "joint_accuracy": {
-            eta_key(e): float(joint_counts[i]) / num_examples for i, e in enumerate(etas)
-        },
-    }
 
 
 def fgsm_evaluate(
@@ -246,22 +206,30 @@ def fgsm_evaluate(
     *,
     eot_samples: int = 0,
     seed: int = 0,
+    protocol: Protocol = STANDARD,
+    eta_scale: float = 1.0,
+    weights: tuple[Sequence[str], Sequence[float], str] | None = None,
 ) -> dict:
     """FGSM robustness (MTVIB eq. 25, §VI-B) over a grid of etas, one gradient per batch.
 
-    For each batch: one compiled call computes grad_x L (inference mode, or EOT), its sign,
-    and for every eta the accuracy of ``clip(x + eta * sign, 0, 1)`` scored in inference
-    mode. Counts are summed over batches.
+    For each batch: one compiled call computes grad_x L under the protocol (inference
+    mode, sampled prediction, or EOT), its sign, and for every eta the protocol's
+    prediction of ``clip(x + eta * eta_scale * sign, 0, 1)``. Counts are summed over
+    batches.
 
     Args:
       model: a `MultiTaskTrainer`.
       dataset: ``(images float [B, H, W, C] in [0, 1], {task: int [B]})`` batches, e.g.
         `mtl_tf.data.pipeline.make_dataset(..., shuffle=False)`.
-      task_names: tasks to attack and score (the loss sums over exactly these).
-      etas: perturbation sizes in [0, 1]; 0 gives the clean accuracy.
-      eot_samples: 0 (default) = attack the inference-mode model (VIB: z = mean);
-        k >= 1 = EOT over k latent samples (VIB only), reported as "fgsm-eot".
-      seed: seed of the EOT samples.
+      task_names: tasks to attack and score.
+      etas: perturbation sizes in [0, 1] eta units; 0 gives the clean accuracy.
+      eot_samples: 0 (default) = differentiate the protocol's prediction; k >= 1 = EOT
+        over k draws of it (VIB only), reported as "fgsm-eot".
+      seed: seed of every latent sample.
+      protocol: the evaluation protocol (`mtl_tf.evaluation.protocol`).
+      eta_scale: [0, 1] pixels per eta unit (`Protocol.eta_scale`).
+      weights: (tasks, weights, source) of the objective, for ``attack_loss="weighted"``
+        (`mtl_tf.evaluation.attack_loss.objective_weights`).
 
     Returns:
       The result dict of the module docstring (``"steps": 1``, ``"step_size": None``).
@@ -270,26 +238,55 @@ def fgsm_evaluate(
       ValueError: on an invalid eta grid (``--etas``) or ``eot_samples``.
     """
     etas = validate_etas(etas)
-    eot_samples = _check_eot(model, eot_samples)
-    attacker = get_attacker(model, task_names)
-    eta_tensor = tf.constant(etas, tf.float32)
-    task_counts = np.zeros((len(etas), len(attacker.task_names)), np.int64)
+    eot_samples = check_eot(model, eot_samples)
+    protocol = protocol.for_model(model)
+    tasks = list(task_names)
+    eta_tensor = tf.constant([e * eta_scale for e in etas], tf.float32)
+    task_counts = np.zeros((len(etas), len(tasks)), np.int64)
+    clean_counts = np.zeros(len(tasks), np.int64)
     joint_counts = np.zeros(len(etas), np.int64)
+    clean_joint = 0
+    zero_task = np.zeros(len(tasks), np.int64)
+    zero_pair: np.ndarray | None = None
     n = 0
-    for b, (images, labels) in enumerate(_batches(dataset, attacker.task_names)):
-        per_task, joint = attacker.fgsm_grid(
-            images, labels, eta_tensor, eot_seeds(seed, b, eot_samples)
-        )
-        task_counts += per_task.numpy()
-        joint_counts += joint.numpy()
-        n += int(images.shape[0])
-    return _result(
+    groups = per_task_groups(protocol, tasks)
+    for group in groups:
+        attacker = get_attacker(model, group, protocol, weights_for(protocol, group, weights))
+        samples = attacker.samples
+        cols = [tasks.index(t) for t in group]
+        pair_flags = []
+        n = 0
+        for b, (images, labels) in enumerate(batches(dataset, group)):
+            per_task, joint, z_task, z_pair, c_task, c_joint = attacker.fgsm_grid(
+                images, labels, eta_tensor,
+                prediction_seeds(seed, b, range(len(etas) + 1), samples),
+                grad_draw_seeds(seed, b, eot_samples, max(samples, 1)))
+            task_counts[:, cols] += per_task.numpy()
+            clean_counts[cols] += c_task.numpy()
+            zero_task[cols] += z_task.numpy().sum(axis=1)
+            joint_counts += joint.numpy()
+            clean_joint += int(c_joint)
+            pair_flags.append(z_pair.numpy())
+            n += int(images.shape[0])
+        flags = np.concatenate(pair_flags) if pair_flags else np.zeros(0, bool)
+        # Per task: a pair is never perturbed when every task's own gradient is zero.
+        zero_pair = flags if zero_pair is None else zero_pair & flags
+    single = len(groups) == 1
+    vib = bool(getattr(model, "is_vib", False))
+    return result_dict(
         "fgsm-eot" if eot_samples else "fgsm",
         etas,
-        attacker.task_names,
+        tasks,
         task_counts,
-        joint_counts,
+        joint_counts if single else None,
         n,
+        protocol=protocol,
+        eta_scale=eta_scale,
+        loss=describe_loss(protocol, weights and weights[1], weights and weights[2], vib),
+        clean_counts=clean_counts,
+        clean_joint=clean_joint if single else None,
+        zero_gradient={"tasks": fractions(zero_task, tasks, max(n, 1)),
+                       "pair": float(zero_pair.mean()) if n else 0.0},
         eot_samples=eot_samples,
         steps=1,
         step_size=None,
@@ -309,62 +306,84 @@ def pgd_evaluate(
     random_start: bool = True,
     seed: int = 0,
     eot_samples: int = 0,
+    protocol: Protocol = STANDARD,
+    eta_scale: float = 1.0,
+    weights: tuple[Sequence[str], Sequence[float], str] | None = None,
 ) -> dict:
     """L-inf PGD robustness: ``steps`` signed steps projected onto the eta ball and [0, 1].
 
     x_0 = x (+ uniform noise in the ball if ``random_start``); x_{i+1} =
     Proj_{||x' - x||_inf <= eta, x' in [0,1]}(x_i + step_size * sign(grad_x L(x_i))), with
     the same attacked loss and model mode as FGSM. Each eta needs its own iterates, so the
-    attack runs once per eta (the steps loop is in-graph).
+    attack runs once per eta (the steps loop is in-graph). A sampled prediction draws
+    fresh latent samples at every step.
 
     Args:
-      model, dataset, task_names, etas, eot_samples: as `fgsm_evaluate` (EOT draws fresh
-        latent samples at every step; reported as "pgd-eot").
+      model, dataset, task_names, etas, eot_samples, protocol, eta_scale, weights: as
+        `fgsm_evaluate` (EOT draws fresh samples at every step; reported as "pgd-eot").
       steps: number of steps, >= 1.
-      step_size: per-step size; default 2.5 * eta / steps.
+      step_size: per-step size in eta units; default 2.5 * eta / steps.
       random_start: start from a uniform random point of the ball (seeded).
-      seed: seed of the random start and the EOT samples.
+      seed: seed of the random start and the latent samples.
 
     Returns:
-      The result dict of the module docstring.
+      The result dict of the module docstring (no zero-gradient fractions: null).
     """
     etas = validate_etas(etas)
-    eot_samples = _check_eot(model, eot_samples)
-    steps, _ = _check_pgd(steps, step_size, 1.0)
-    attacker = get_attacker(model, task_names)
-    task_counts = np.zeros((len(etas), len(attacker.task_names)), np.int64)
+    eot_samples = check_eot(model, eot_samples)
+    steps, _ = check_pgd(steps, step_size, 1.0)
+    protocol = protocol.for_model(model)
+    tasks = list(task_names)
+    task_counts = np.zeros((len(etas), len(tasks)), np.int64)
     joint_counts = np.zeros(len(etas), np.int64)
     step_sizes: dict[str, float] = {}
     n = 0
-    for i, eta in enumerate(etas):
-        _, size = _check_pgd(steps, step_size, eta)
-        step_sizes[eta_key(eta)] = size
-        n = 0
-        for b, (images, labels) in enumerate(_batches(dataset, attacker.task_names)):
-            if eta == 0.0:  # the ball is {x}: the clean score, no attack to run
-                x_adv = images
-            else:
-                x_adv = attacker.pgd(
-                    images,
-                    labels,
-                    eta,
-                    size,
-                    steps,
-                    # Negative second half: never equal to an EOT seed pair.
-                    (seed, -1 - 1_000_003 * i - b) if random_start else None,
-                    eot_seeds(seed, b + 1_000_003 * i, eot_samples, steps),
-                )
-            per_task, joint = attacker.score(x_adv, labels)
-            task_counts[i] += per_task.numpy()
-            joint_counts[i] += joint.numpy()
-            n += int(images.shape[0])
-    return _result(
+    groups = per_task_groups(protocol, tasks)
+    for group in groups:
+        attacker = get_attacker(model, group, protocol, weights_for(protocol, group, weights))
+        samples = attacker.samples
+        draws = eot_samples or (1 if samples else 0)
+        cols = [tasks.index(t) for t in group]
+        for i, eta in enumerate(etas):
+            _, size = check_pgd(steps, step_size, eta)
+            step_sizes[eta_key(eta)] = size
+            n = 0
+            for b, (images, labels) in enumerate(batches(dataset, group)):
+                if eta == 0.0:  # the ball is {x}: the clean score, no attack to run
+                    x_adv = images
+                else:
+                    x_adv = attacker.pgd(
+                        images,
+                        labels,
+                        eta * eta_scale,
+                        size * eta_scale,
+                        steps,
+                        # Negative second half: never equal to an EOT seed pair.
+                        (seed, -1 - 1_000_003 * i - b) if random_start else None,
+                        grad_draw_seeds(seed, b + 1_000_003 * i, draws, max(samples, 1), steps),
+                    )
+                per_task, joint = attacker.score(
+                    x_adv, labels,
+                    prediction_seeds(seed, b, [0 if eta == 0.0 else i + 1], samples))
+                task_counts[i, cols] += per_task.numpy()
+                joint_counts[i] += joint.numpy()
+                n += int(images.shape[0])
+    single = len(groups) == 1
+    zero = [i for i, e in enumerate(etas) if e == 0.0]
+    vib = bool(getattr(model, "is_vib", False))
+    return result_dict(
         "pgd-eot" if eot_samples else "pgd",
         etas,
-        attacker.task_names,
+        tasks,
         task_counts,
-        joint_counts,
+        joint_counts if single else None,
         n,
+        protocol=protocol,
+        eta_scale=eta_scale,
+        loss=describe_loss(protocol, weights and weights[1], weights and weights[2], vib),
+        clean_counts=task_counts[zero[0]] if zero else None,
+        clean_joint=(int(joint_counts[zero[0]]) if zero else None) if single else None,
+        zero_gradient=None,
         eot_samples=eot_samples,
         steps=steps,
         step_size=step_sizes,

@@ -16,49 +16,109 @@ import tensorflow as tf
 from mtl_tf.config import RunConfig
 from mtl_tf.evaluation import attacks
 from mtl_tf.evaluation import metrics as metrics_lib
+from mtl_tf.evaluation.attack_loss import objective_weights
+from mtl_tf.evaluation.protocol import STANDARD, Protocol
 
 
 def evaluate_robustness(
     config: RunConfig, model, dataset: tf.data.Dataset, tasks: Sequence[str],
-    model_dir: str | None = None,
+    model_dir: str | None = None, *, dataset_name: str | None = None,
+    task_weights: Mapping[str, float] | None = None,
 ) -> dict:
     """Test accuracy under `config.attack` at every eta (MTVIB eq. 25, Tables III-V).
 
+    Always under the standard protocol; when `config` selects another one
+    (`mtl_tf.evaluation.protocol`), also under it, kept apart (`split_protocol_result`).
+
     Also writes the curves as TensorBoard scalars under `<model_dir>/tensorboard/robustness`
     (step = round(1000 * eta), so the x axis reads as eta in thousandths).
+
+    Args:
+      config: the attack settings (`--attack`, `--etas`, ..., the protocol fields).
+      model: a `MultiTaskTrainer` (or a SavedModel seen as one).
+      dataset: the test batches.
+      tasks: the tasks to attack and score.
+      model_dir: where the TensorBoard curves go (None: nowhere).
+      dataset_name: the data set, for `--eta_units=standardized`.
+      task_weights: the model's logged last-epoch task weights (metrics.json), for
+        `--attack_loss=weighted` with gradient-based strategies.
+
+    Returns:
+      The standard result (`mtl_tf.evaluation.attacks`), with the other protocol's result
+      under the key ``"protocol_result"`` when one is selected (popped by the callers
+      into metrics.json's ``robustness_protocol``).
     """
-    if config.attack == "fgsm":
-        result = attacks.fgsm_evaluate(model, dataset, tasks, config.etas,
-                                       eot_samples=config.eot_samples, seed=config.seed)
-    elif config.attack == "pgd":
-        result = attacks.pgd_evaluate(model, dataset, tasks, config.etas,
-                                      steps=config.pgd_steps, step_size=config.pgd_step_size,
-                                      seed=config.seed, eot_samples=config.eot_samples)
-    else:
-        raise ValueError(f"unknown --attack {config.attack!r}; allowed: fgsm, pgd")
+    protocol = Protocol.from_config(config).for_model(model)
+    result = _attack(config, model, dataset, tasks, STANDARD, 1.0, None)
+    if not protocol.is_standard:
+        weights = None
+        if protocol.attack_loss == "weighted":
+            values, source = objective_weights(model, tasks, task_weights)
+            weights = (list(tasks), values, source)
+        result["protocol_result"] = _attack(config, model, dataset, tasks, protocol,
+                                            protocol.eta_scale(dataset_name), weights)
     if model_dir:
         writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard", "robustness"))
         with writer.as_default():
-            for eta in result["etas"]:
-                key, step = attacks.eta_key(eta), int(round(1000 * eta))
-                for task, acc in result["accuracy"][key].items():
-                    tf.summary.scalar(f"{result['attack']}/{task}_accuracy", acc, step=step)
-                tf.summary.scalar(f"{result['attack']}/joint_accuracy",
-                                  result["joint_accuracy"][key], step=step)
+            for part in (result, result.get("protocol_result")):
+                if part is None:
+                    continue
+                prefix = part["attack"] + ("" if part is result else
+                                           f"/{part['protocol']['name']}")
+                for eta in part["etas"]:
+                    key, step = attacks.eta_key(eta), int(round(1000 * eta))
+                    for task, acc in part["accuracy"][key].items():
+                        tf.summary.scalar(f"{prefix}/{task}_accuracy", acc, step=step)
+                    if part["joint_accuracy"] is not None:
+                        tf.summary.scalar(f"{prefix}/joint_accuracy",
+                                          part["joint_accuracy"][key], step=step)
         writer.close()
     return result
 
 
-def combine_single_task_robustness(model_results: Sequence[dict]) -> dict | None:
+def _attack(config: RunConfig, model, dataset, tasks, protocol: Protocol, eta_scale: float,
+            weights) -> dict:
+    common = dict(seed=config.seed, eot_samples=config.eot_samples, protocol=protocol,
+                  eta_scale=eta_scale, weights=weights)
+    if config.attack == "fgsm":
+        return attacks.fgsm_evaluate(model, dataset, tasks, config.etas, **common)
+    if config.attack == "pgd":
+        return attacks.pgd_evaluate(model, dataset, tasks, config.etas, steps=config.pgd_steps,
+                                    step_size=config.pgd_step_size, **common)
+    raise ValueError(f"unknown --attack {config.attack!r}; allowed: fgsm, pgd")
+
+
+def split_protocol_result(summary: dict) -> None:
+    """Moves ``robustness["protocol_result"]`` to ``summary["robustness_protocol"]``.
+
+    metrics.json keeps the standard result in ``robustness`` (the one every report
+    compares) and a selected other protocol's in ``robustness_protocol`` (absent
+    otherwise).
+    """
+    robustness = summary.get("robustness") or {}
+    summary.pop("robustness_protocol", None)
+    if "protocol_result" in robustness:
+        summary["robustness_protocol"] = robustness.pop("protocol_result")
+
+
+def combine_single_task_robustness(model_results: Sequence[dict],
+                                   key: str = "robustness") -> dict | None:
     """STL/STVIB: per-task adversarial accuracy, each task from its own model.
 
     Joint accuracy under attack is left out (null): each model is attacked on its own
     task's loss, so there is no single perturbed input whose tasks could all be right.
     """
-    parts = [m.get("robustness") for m in model_results]
+    parts = [m.get(key) for m in model_results]
     if not parts or any(p is None for p in parts):
         return None
     combined = {k: v for k, v in parts[0].items() if k not in ("accuracy", "joint_accuracy")}
+    if all(p.get("clean_accuracy") is not None for p in parts):
+        combined["clean_accuracy"] = {t: a for p in parts for t, a in p["clean_accuracy"].items()}
+        combined["clean_joint_accuracy"] = None
+    if all(p.get("zero_gradient_fraction") for p in parts):
+        combined["zero_gradient_fraction"] = {
+            "tasks": {t: f for p in parts for t, f in p["zero_gradient_fraction"]["tasks"].items()},
+            "pair": None}
     combined["accuracy"] = {
         key: {t: a for p in parts for t, a in p["accuracy"][key].items()}
         for key in parts[0]["accuracy"]
@@ -95,17 +155,19 @@ def overall_result(
       best_index: for a grid search, the index of the selected point in
         `model_results`.
     """
-    keys = ("accuracy", "loss", "joint_accuracy", "robustness")
+    keys = ("accuracy", "loss", "joint_accuracy", "robustness", "robustness_protocol")
     if best_index is not None:
         return {k: model_results[best_index].get(k) for k in keys}
     if single_task:
         overall = metrics_lib.summarize(logits_by_task, labels, task_names)
-        overall["robustness"] = combine_single_task_robustness(model_results)
+        for key in ("robustness", "robustness_protocol"):
+            overall[key] = combine_single_task_robustness(model_results, key)
         return overall
     if len(model_results) == 1:
         if logits_by_task is None:
             return {k: model_results[0].get(k) for k in keys}
         overall = metrics_lib.summarize(logits_by_task, labels, task_names)
-        overall["robustness"] = model_results[0].get("robustness")
+        for key in ("robustness", "robustness_protocol"):
+            overall[key] = model_results[0].get(key)
         return overall
     return None

@@ -16,8 +16,15 @@
       "robustness": {                  # adversarial test accuracy (mtl_tf.evaluation.attacks)
         "attack": "fgsm", "loss": "...", "etas": [0.0, 0.05, ...],
         "accuracy": {"0": {"top_left": 0.91, ...}, "0.05": {...}, ...},
-        "joint_accuracy": {"0": 0.83, "0.05": 0.6, ...}   # null for STL/STVIB
+        "joint_accuracy": {"0": 0.83, "0.05": 0.6, ...},  # null for STL/STVIB
+        "protocol": {"name": "standard", "vib_prediction": "mean", "attack_loss": "sum",
+                     "attack_ce": "logits", "eta_units": "pixel", "eta_scale": 1.0, ...},
+        "zero_gradient_fraction": {"tasks": {"top_left": 0.0, ...}, "pair": 0.0},  # FGSM
+        "clean_accuracy": {...}, "clean_joint_accuracy": 0.83   # under the protocol
       },
+      "robustness_protocol": {...},    # only with a non-standard protocol
+                                       # (--vib_prediction, --attack_loss, --attack_ce,
+                                       # --eta_units): the same fields, under it
       "models": [                       # one entry per trained model
         {"name": "gs", "directory": ".", "accuracy": {...}, "loss": {...},
          "joint_accuracy": 0.83, "num_examples": 2000,
@@ -66,6 +73,8 @@ def build_metrics(
         "loss": overall["loss"] if overall else None,
         "joint_accuracy": overall["joint_accuracy"] if overall else None,
         "robustness": overall.get("robustness") if overall else None,
+        **({"robustness_protocol": overall["robustness_protocol"]}
+           if overall and overall.get("robustness_protocol") else {}),
         "models": model_results,
         "epochs": config.epochs,
         "batch_size": config.batch_size,

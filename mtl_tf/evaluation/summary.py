@@ -21,16 +21,9 @@ def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> st
         tail = f"  joint {joint:.2%}" if joint is not None and len(parts) > 1 else ""
         lines.append(f"  {model['name']:<12} " + "  ".join(parts) + tail)
     for model in metrics["models"]:
-        robustness = model.get("robustness")
-        if not robustness:
-            continue
-        cells = []
-        for key, accs in robustness["accuracy"].items():
-            joint = (robustness.get("joint_accuracy") or {}).get(key)
-            text = "/".join(f"{a:.1%}" for a in accs.values())
-            cells.append(f"{key}: {text}" + (f" (joint {joint:.1%})" if joint is not None
-                                              and len(accs) > 1 else ""))
-        lines.append(f"  {model['name']:<12} {robustness['attack']} eta " + ", ".join(cells))
+        for key in ("robustness", "robustness_protocol"):
+            if model.get(key):
+                lines += _robustness_lines(model["name"], model[key])
     if "grid" in metrics:
         best = metrics["grid"]["best_index"]
         lines.append(f"  (best of {len(metrics['grid']['points'])} grid points by validation "
@@ -38,3 +31,24 @@ def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> st
     if metrics.get("joint_accuracy") is not None and len(metrics["models"]) > 1:
         lines.append(f"  {'joint (all tasks right)':<12} {metrics['joint_accuracy']:.2%}")
     return "\n".join(lines)
+
+
+def _robustness_lines(name: str, robustness: dict) -> list[str]:
+    """The accuracy at every eta under one protocol, and its zero-gradient fractions."""
+    protocol = robustness.get("protocol") or {}
+    label = f"{robustness['attack']} [{protocol.get('name', 'standard')}]"
+    cells = []
+    for key, accs in robustness["accuracy"].items():
+        joint = (robustness.get("joint_accuracy") or {}).get(key)
+        text = "/".join(f"{a:.1%}" for a in accs.values())
+        cells.append(f"{key}: {text}" + (f" (joint {joint:.1%})" if joint is not None
+                                          and len(accs) > 1 else ""))
+    units = " (standardised units)" if protocol.get("eta_units") == "standardized" else ""
+    lines = [f"  {name:<12} {label} eta{units} " + ", ".join(cells)]
+    zero = robustness.get("zero_gradient_fraction")
+    if zero:
+        parts = [f"{t} {f:.1%}" for t, f in zero["tasks"].items()]
+        if zero.get("pair") is not None:
+            parts.append(f"pair {zero['pair']:.1%}")
+        lines.append(f"  {'':<12} zero input gradient (never perturbed): " + ", ".join(parts))
+    return lines

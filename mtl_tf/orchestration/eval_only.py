@@ -19,7 +19,12 @@ from mtl_tf.config import RunConfig
 from mtl_tf.data.datasets import load_dataset, load_run_dataset
 from mtl_tf.data.pipeline import split_dataset
 from mtl_tf.evaluation import metrics as metrics_lib
-from mtl_tf.evaluation.robustness import evaluate_robustness, overall_result
+from mtl_tf.evaluation.protocol import Protocol
+from mtl_tf.evaluation.robustness import (
+    evaluate_robustness,
+    overall_result,
+    split_protocol_result,
+)
 from mtl_tf.evaluation.tensorboard_summaries import write_run_summaries
 from mtl_tf.io_utils import atomic_write_json
 from mtl_tf.methods import get_method
@@ -42,6 +47,8 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
     config, metrics, _, restored = restored_run
     config = dataclasses.replace(
         config, **{f: getattr(eval_config, f) for f in REEVALUATION_FIELDS})
+    if config.etas:  # the protocol, before any data is generated
+        Protocol.from_config(config).eta_scale(config.dataset)
     spec = get_method(config.method)
     data = load_run_dataset(
         dataclasses.replace(config, data_dir=config.data_dir or eval_config.data_dir))
@@ -55,15 +62,21 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
         entry.update(metrics_lib.summarize(logits, data.test_labels[:, list(plan.task_indices)],
                                            tasks))
         entry.pop("robustness", None)
+        entry.pop("robustness_protocol", None)
         if config.etas:
-            entry["robustness"] = evaluate_robustness(config, trainer, test_ds, tasks, model_dir)
+            entry["robustness"] = evaluate_robustness(
+                config, trainer, test_ds, tasks, model_dir, dataset_name=data.name,
+                task_weights=entry.get("task_weights"))
+            split_protocol_result(entry)
     if metrics.get("accuracy") is not None:  # the run has a single answer per task
         overall = overall_result(
             single_task=spec.single_task, model_results=metrics["models"],
             logits_by_task=logits_by_task, labels=data.test_labels,
             task_names=data.task_names)
-        for key in ("accuracy", "loss", "joint_accuracy", "robustness"):
+        for key in ("accuracy", "loss", "joint_accuracy", "robustness", "robustness_protocol"):
             metrics[key] = overall.get(key)
+        if metrics["robustness_protocol"] is None:
+            del metrics["robustness_protocol"]
     metrics["evaluated_with"] = {f: getattr(config, f) for f in REEVALUATION_FIELDS}
     atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
     write_run_summaries(run_dir, config, metrics)  # the HParams rows show the new scores
@@ -137,6 +150,8 @@ class _SignatureHead:
 def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     """Scores an exported SavedModel on the test pairs described by `config`."""
     check_saved_model_dir(path)  # before generating any data
+    if config.etas:
+        Protocol.from_config(config).eta_scale(config.dataset)
     data = load_dataset(config.dataset, data_dir=config.data_dir, data_source=config.data_source,
                         train_size=config.train_size, test_size=config.test_size,
                         seed=config.seed)
@@ -147,6 +162,8 @@ def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     summary = metrics_lib.summarize(metrics_lib.predict_logits(model, test_ds),
                                     data.test_labels[:, indices], model.task_names)
     if config.etas:
-        summary["robustness"] = evaluate_robustness(config, model, test_ds, model.task_names)
+        summary["robustness"] = evaluate_robustness(config, model, test_ds, model.task_names,
+                                                    dataset_name=data.name)
+        split_protocol_result(summary)
     return {"saved_model": path, "dataset": data.name, "tasks": list(model.task_names),
             "data_origin": data.origin, **summary}

@@ -9,7 +9,7 @@ import tensorflow as tf
 from mtl_tf.config import RunConfig
 from mtl_tf.data.pipeline import split_dataset
 from mtl_tf.evaluation import metrics as metrics_lib
-from mtl_tf.evaluation.robustness import evaluate_robustness
+from mtl_tf.evaluation.robustness import evaluate_robustness, split_protocol_result
 from mtl_tf.methods import MethodSpec
 from mtl_tf.training import distribute
 from mtl_tf.training.fit import ModelPlan, fit_model
@@ -54,6 +54,8 @@ def train_model(
     summary.update(plan.weighting.describe())
     if config.etas:
         summary["robustness"] = evaluate_robustness(
-            config, trainer, test_ds, tasks, model_dir if chief else None
+            config, trainer, test_ds, tasks, model_dir if chief else None,
+            dataset_name=data.name, task_weights=summary["task_weights"],
         )
+        split_protocol_result(summary)
     return trainer, summary, logits

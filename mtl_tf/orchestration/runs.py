@@ -40,6 +40,7 @@ from mtl_tf import synthetic
 from mtl_tf.config import RunConfig, parse_update_freq
 from mtl_tf.data.datasets import load_run_dataset
 from mtl_tf.evaluation import schema
+from mtl_tf.evaluation.protocol import Protocol
 from mtl_tf.evaluation.robustness import overall_result
 from mtl_tf.evaluation.summary import format_summary
 from mtl_tf.evaluation.tensorboard_summaries import write_run_summaries
@@ -80,6 +81,9 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
     run_dir = config.output_dir
     check_run_dir(run_dir, config)
     parse_update_freq(config.tb_update_freq)  # a library caller's bad value, before writing
+    if config.etas and config.dataset != "synthetic":
+        # The evaluation protocol, before training rather than after it.
+        Protocol.from_config(config).eta_scale(config.dataset)
     if config.strategy not in distribute.STRATEGIES:
         raise ValueError(f"unknown --strategy {config.strategy!r}; allowed: "
                          f"{', '.join(distribute.STRATEGIES)}")

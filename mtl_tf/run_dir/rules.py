@@ -27,8 +27,12 @@ from mtl_tf.io_utils import read_json
 PRESENTATION_FIELDS: tuple[str, ...] = ("verbose", "keep_checkpoints", "output_dir",
                                         "tb_update_freq")
 # How finished models are attacked (MTVIB eq. 25): re-scoring may change them.
+# The protocol fields (mtl_tf.evaluation.protocol) only say how finished models predict
+# and are attacked: `--mode=eval --run_dir` re-scores a run under another protocol.
 EVALUATION_FIELDS: tuple[str, ...] = ("etas", "attack", "eot_samples", "pgd_steps",
-                                      "pgd_step_size")
+                                      "pgd_step_size", "vib_prediction",
+                                      "vib_prediction_samples", "attack_loss", "attack_ce",
+                                      "eta_units")
 # A rerun may continue the same run with these changed: raising `epochs` continues from
 # the last checkpoint (the epochs done are exactly those of an uninterrupted longer run);
 # `strategy` gives the same global batches and updates on any number of replicas (up to

@@ -170,3 +170,19 @@ def _check_arguments_belong_to_the_mode(values: dict) -> bool:
             raise flags.ValidationError(
                 f"--{name} is read only by {wanted}; this command is --mode={mode}")
     return True
+
+
+@flags.multi_flags_validator(["eta_units", "dataset", "run_dir", "experiment"],
+                             message="--eta_units=standardized needs a known data set std")
+def _check_eta_units(values: dict) -> bool:
+    # A re-scored run (--run_dir) or an experiment names its data set elsewhere: checked
+    # when it is read, still before anything is computed.
+    if values["eta_units"] != "standardized" or values["run_dir"] or values["experiment"]:
+        return True
+    from mtl_tf.evaluation.protocol import Protocol  # TensorFlow-free
+
+    try:
+        Protocol(eta_units="standardized").eta_scale(values["dataset"])
+    except ValueError as e:
+        raise flags.ValidationError(str(e)) from None
+    return True

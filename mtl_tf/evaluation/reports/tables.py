@@ -88,6 +88,9 @@ def attack_description(metrics_by_method: dict[str, dict]) -> str:
             details.append(f"{rob.get('steps')} steps")
         if rob.get("num_examples"):
             details.append(f"{rob['num_examples']} test examples")
+        protocol = rob.get("protocol") or {}
+        if protocol.get("name"):
+            details.append(f"{protocol['name']} protocol")
         text = name + (f" ({', '.join(details)})" if details else "")
         if rob.get("loss"):
             text += f"; attacked loss: {rob['loss']}"
@@ -98,6 +101,26 @@ def attack_description(metrics_by_method: dict[str, dict]) -> str:
         return f"Attack: {next(iter(described))}; inference-mode model, x clipped to [0, 1]."
     parts = [f"{', '.join(labels)}: {text}" for text, labels in described.items()]
     return "Attacks differ between columns: " + " | ".join(parts).replace("|", "/")
+
+
+def protocol_view(metrics_by_method: dict[str, dict]) -> dict[str, dict] | None:
+    """The runs with their ``robustness_protocol`` in place of ``robustness``, or None.
+
+    A run evaluated under a non-standard protocol (`mtl_tf.evaluation.protocol`) carries
+    that result beside the standard one; this view lets every table and description
+    function show it. None when no run has one.
+    """
+    if not any(m.get("robustness_protocol") or any(
+            e.get("robustness_protocol") for e in m.get("models") or [])
+            for m in metrics_by_method.values()):
+        return None
+    view = {}
+    for method, metrics in metrics_by_method.items():
+        swapped = dict(metrics, robustness=metrics.get("robustness_protocol"))
+        swapped["models"] = [dict(e, robustness=e.get("robustness_protocol"))
+                             for e in metrics.get("models") or []]
+        view[method] = swapped
+    return view
 
 
 def markdown_row(cells: Sequence[object]) -> str:

@@ -13,8 +13,8 @@ __all__ = ["load_run_metrics", "write_report"]
 
 # What `write_report` writes itself; `extra_files` may not take these names.
 _REPORT_FILES = frozenset({
-    "table.md", "table.csv", "robustness.png", "joint_accuracy.png", "front.png",
-    "hypervolume.json", "README.md", readme.TENSORBOARD_DIR, "runs",
+    "table.md", "table.csv", "table_protocol.md", "robustness.png", "joint_accuracy.png",
+    "front.png", "hypervolume.json", "README.md", readme.TENSORBOARD_DIR, "runs",
 })
 
 
@@ -62,7 +62,8 @@ def write_report(
 ) -> dict[str, str]:
     """Writes every report file into `report_dir`, the README last.
 
-    Files: ``table.md`` and ``table.csv`` (MTVIB Tables III-V + joint rows),
+    Files: ``table.md`` and ``table.csv`` (MTVIB Tables III-V + joint rows, standard
+    protocol), ``table_protocol.md`` (the same under another protocol, when selected),
     ``robustness.png`` (one panel per task) and ``joint_accuracy.png`` (MTVIB Fig. 5) when
     robustness data exist, ``front.png`` (Pareto MTL Fig. 4) for two tasks,
     ``hypervolume.json``, ``examples.png`` and ``tensorboard/`` (MTVIB Figs. 2-3) when an
@@ -107,6 +108,13 @@ def write_report(
     written["table.md"] = tables.write_table_markdown(out("table.md"), header, rows, title=title,
                                                       note=attack)
     written["table.csv"] = tables.write_table_csv(out("table.csv"), header, rows)
+    protocol_runs = tables.protocol_view(metrics_by_method)
+    if protocol_runs is not None:  # a non-standard protocol, beside the standard table
+        p_header, p_rows = tables.robustness_table(protocol_runs)
+        written["table_protocol.md"] = tables.write_table_markdown(
+            out("table_protocol.md"), p_header, p_rows,
+            title=f"{title}, under the selected evaluation protocol",
+            note=tables.attack_description(protocol_runs))
     for name, plot in (("robustness.png", figures.plot_robustness_curves),
                        ("joint_accuracy.png", figures.plot_joint_accuracy),
                        ("front.png", fronts.plot_accuracy_front)):
