@@ -102,6 +102,8 @@ def export_run(
     config, _, data, restored = restore_run(run_dir, input_shape)
     spec = get_method(config.method)
     names = class_names(data.name, data.task_names, data.num_classes)
+    # A task spec's own class names (a user's data set) win over the built-in tables.
+    names.update({s.name: s.class_names for s in data.tasks if s.class_names})
     if warmup_images is None:
         warmup_images = _warmup_images(run_dir, config)
     exported = []
