@@ -179,3 +179,18 @@ def test_bad_tasks_flag_is_one_line_before_tensorflow():
     assert lines[-1].startswith("error: --tasks=landmarks,lm: unknown lm; --dataset=mtfl has "
                                 "the tasks landmarks,pose,gender,smile,glasses")
     assert "Traceback" not in done.stderr
+
+
+def test_robustness_table_shows_regression_error_growth(mixed):
+    from mtl_tf.evaluation.reports.tables import robustness_table
+
+    trainer, _, _, test = mixed
+    result = attacks.fgsm_evaluate(trainer, test, ["where", "row"], (0.0, 0.1))
+    metrics = {"gs": {"tasks": ["where", "row"], "dataset": "squares", "method": "gs",
+                      "accuracy": result["accuracy"]["0"], "joint_accuracy": 0.5,
+                      "robustness": result, "models": [{"name": "gs"}]}}
+    header, rows = robustness_table(metrics)
+    cells = {(r[0], r[1]): r[2] for r in rows}
+    assert cells[("where (MAE %)", "0")] == f"{100 * result['error']['0']['where']:.1f}"
+    assert cells[("where (MAE %)", "0.1")] == f"{100 * result['error']['0.1']['where']:.1f}"
+    assert cells[("row", "0.1")] == f"{100 * result['accuracy']['0.1']['row']:.1f}"
