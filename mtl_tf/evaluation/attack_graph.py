@@ -43,9 +43,10 @@ import tensorflow as tf
 from mtl_tf.evaluation.attack_loss import attacked_loss, task_losses
 from mtl_tf.evaluation.protocol import STANDARD, Protocol
 from mtl_tf.models.vib import gaussian_kl
+from mtl_tf.tasks import CLASSIFICATION, TaskSpec
 
 __all__ = ["Attacker", "Labels", "eot_seeds", "get_attacker", "prediction_seeds",
-           "stack_labels"]
+           "stack_labels", "task_specs_of"]
 
 Labels = Mapping[str, Any] | np.ndarray | tf.Tensor
 
@@ -88,12 +89,17 @@ class Attacker:
         # The objective's beta * KL (MTVIB eq. 23) depends on x: part of a weighted attack.
         self.beta = float(getattr(model, "beta", 0.0)) if (
             weights is not None and getattr(model, "is_vib", False)) else 0.0
+        # The attacked loss and the score of each task follow its spec (a model without
+        # specs, e.g. a served classifier, has classification heads only).
+        self.specs = task_specs_of(model, self.task_names)
+        self._widths = [1 if s.is_classification else s.size for s in self.specs]
         # Fixed input signatures (batch dimension None): one trace per function, whatever
         # the batch sizes, eta grids or numbers of samples. Seeds are always tensors
         # (unused ones a dummy); whether the gradient is sampled is a Python switch, so
         # each function has a plain and a sampled variant.
         image = tf.TensorSpec([None, *model.encoder.inputs[0].shape[1:]], tf.float32)
-        label = tf.TensorSpec([None, len(self.task_names)], tf.int32)
+        # All tasks' labels side by side: a class id (as a float) or d regression targets.
+        label = tf.TensorSpec([None, sum(self._widths)], tf.float32)
         scalar = tf.TensorSpec([], tf.float32)
         pgd_args = [image, label, scalar, scalar, tf.TensorSpec([], tf.int32),
                     tf.TensorSpec([2], tf.int64), scalar]
@@ -154,6 +160,19 @@ class Attacker:
         return self._compiled["score"](images, labels,
                                        _NO_SEEDS3 if pred_seeds is None else pred_seeds)
 
+    def stack_labels(self, labels: Labels) -> tf.Tensor:
+        """This attacker's label layout: float32 [B, sum of widths], see `stack_labels`."""
+        return stack_labels(labels, self.task_names, self.specs)
+
+    def _split(self, labels: tf.Tensor) -> list[tf.Tensor]:
+        """Per-task labels from the stacked layout: int32 [B] or float32 [B, d]."""
+        out, start = [], 0
+        for spec, width in zip(self.specs, self._widths, strict=True):
+            part = labels[:, start:start + width]
+            out.append(tf.cast(part[:, 0], tf.int32) if spec.is_classification else part)
+            start += width
+        return out
+
     # -- forward passes
     def _mean_outputs(self, images: tf.Tensor):
         """Inference-mode logits with z = mean, and the encoder's outputs."""
@@ -161,7 +180,8 @@ class Attacker:
         return [self.model.heads[t](encoded["z"], training=False) for t in self.task_names], encoded
 
     def _sampled_outputs(self, images: tf.Tensor, seeds: tf.Tensor):
-        """Log-probabilities [d * B, C] of d draws, each the mean softmax of n latent samples.
+        """Per task, [d * B, .] for d draws of n latent samples each: a classification
+        task's log of the mean softmax over the n samples, a regression task's mean output.
 
         ``seeds`` [d, n, 2]: sample (i, s) draws eps from ``seeds[i, s]`` (stateless), so a
         given seed always gives the same z. All d * n samples go through the heads as one
@@ -176,9 +196,13 @@ class Attacker:
                         tf.reshape(seeds, [-1, 2]), fn_output_signature=mean.dtype)
         z = tf.reshape(mean[None] + tf.exp(0.5 * log_var)[None] * eps, [-1, dim])
         outputs = []
-        for t in self.task_names:
-            log_p = tf.nn.log_softmax(self.model.heads[t](z, training=False))
-            log_p = tf.reshape(log_p, [draws, n, batch, -1])
+        for t, spec in zip(self.task_names, self.specs, strict=True):
+            out = self.model.heads[t](z, training=False)
+            if not spec.is_classification:
+                mean_out = tf.reduce_mean(tf.reshape(out, [draws, n, batch, -1]), axis=1)
+                outputs.append(tf.reshape(mean_out, [draws * batch, -1]))
+                continue
+            log_p = tf.reshape(tf.nn.log_softmax(out), [draws, n, batch, -1])
             # log mean_s softmax_s, computed stably in log space.
             log_mean = tf.reduce_logsumexp(log_p, axis=1) - tf.math.log(tf.cast(n, log_p.dtype))
             outputs.append(tf.reshape(log_mean, [draws * batch, -1]))
@@ -203,7 +227,7 @@ class Attacker:
             else:
                 outputs, encoded = self._mean_outputs(images)
                 y = labels
-            losses = task_losses(outputs, y, self.protocol.attack_ce)
+            losses = task_losses(outputs, self._split(y), self.protocol.attack_ce, self.specs)
             extra = None
             if extra_term:
                 extra = self.beta * tf.reduce_mean(gaussian_kl(encoded["mean"], encoded["log_var"]))
@@ -217,16 +241,24 @@ class Attacker:
 
     # -- scoring
     def _correct(self, outputs: Sequence[tf.Tensor], labels: tf.Tensor):
-        """(per-task correct counts [T], joint correct count []) as int32."""
-        right = tf.stack(
-            [
-                tf.equal(tf.argmax(out, axis=-1, output_type=tf.int32), labels[:, k])
-                for k, out in enumerate(outputs)
-            ]
-        )  # [T, B]
-        per_task = tf.reduce_sum(tf.cast(right, tf.int32), axis=1)
-        joint = tf.reduce_sum(tf.cast(tf.reduce_all(right, axis=0), tf.int32))
-        return per_task, joint
+        """(per-task sums [T], joint correct count []) as float32.
+
+        A classification task's sum is its count of right predictions; a regression
+        task's the sum over examples of its error (NME for landmarks, else the mean
+        absolute error over outputs), so that sum / N is the mean error. The joint
+        count is over the classification tasks (0 without any).
+        """
+        sums, right = [], []
+        for spec, out, y in zip(self.specs, outputs, self._split(labels), strict=True):
+            if spec.is_classification:
+                hit = tf.equal(tf.argmax(out, axis=-1, output_type=tf.int32), y)
+                right.append(hit)
+                sums.append(tf.reduce_sum(tf.cast(hit, tf.float32)))
+            else:
+                sums.append(tf.reduce_sum(_example_error(spec, out, y)))
+        joint = (tf.reduce_sum(tf.cast(tf.reduce_all(tf.stack(right), axis=0), tf.float32))
+                 if right else tf.constant(0.0))
+        return tf.stack(sums), joint
 
     def _score(self, images, labels, pred_seeds):
         return self._correct(self._predict(images, pred_seeds[:1]), labels)
@@ -246,8 +278,8 @@ class Attacker:
             outputs = self._predict(images, pred_seeds[:1])
         clean_task, clean_joint = self._correct(outputs, labels)
         num_etas = tf.shape(etas)[0]
-        per_task = tf.TensorArray(tf.int32, size=num_etas)
-        joint = tf.TensorArray(tf.int32, size=num_etas)
+        per_task = tf.TensorArray(tf.float32, size=num_etas)
+        joint = tf.TensorArray(tf.float32, size=num_etas)
         for i in tf.range(num_etas):
             eta = etas[i]
             if eta == 0.0:
@@ -294,14 +326,42 @@ def get_attacker(model, task_names: Sequence[str] | None, protocol: Protocol = S
     return per_model[key]
 
 
-def stack_labels(labels: Labels, task_names: Sequence[str]) -> tf.Tensor:
-    """{task: [B]} or [B, T] (columns in task order) -> int32 [B, T]."""
+def task_specs_of(model, task_names: Sequence[str]) -> tuple[TaskSpec, ...]:
+    """The `TaskSpec` of each of `task_names` in `model` (``.task_specs``); a model without
+    specs (e.g. a served classifier) has classification heads only."""
+    by_name = {s.name: s for s in getattr(model, "task_specs", ())}
+    return tuple(by_name.get(t) or TaskSpec(t, CLASSIFICATION, 1) for t in task_names)
+
+
+def stack_labels(
+    labels: Labels, task_names: Sequence[str], specs: Sequence[TaskSpec] | None = None
+) -> tf.Tensor:
+    """{task: labels} or [B, T] class ids (columns in task order) -> float32 [B, L]: each
+    task's columns side by side, one (its class id) for a classification task, d for a
+    regression task (`specs`; default: all classification)."""
     if isinstance(labels, Mapping):
-        return tf.stack([tf.cast(labels[t], tf.int32) for t in task_names], axis=1)
-    labels = tf.cast(labels, tf.int32)
+        widths = [1 if s is None or s.is_classification else s.size
+                  for s in (specs or [None] * len(task_names))]
+        return tf.concat([tf.reshape(tf.cast(labels[t], tf.float32), [-1, w])
+                          for t, w in zip(task_names, widths, strict=True)], axis=1)
+    labels = tf.cast(labels, tf.float32)
     if labels.shape.rank != 2 or labels.shape[1] != len(task_names):
         raise ValueError(f"labels must be [B, {len(task_names)}], got {labels.shape}")
     return labels
+
+
+def _example_error(spec: TaskSpec, outputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """A regression task's error per example [B]: NME (TCDCN) with ``landmark_eyes``,
+    else the mean absolute error over its outputs."""
+    diff = outputs - targets
+    if spec.landmark_eyes is None:
+        return tf.reduce_mean(tf.abs(diff), axis=-1)
+    k = spec.size // 2
+    error = tf.reduce_mean(tf.sqrt(tf.square(diff[:, :k]) + tf.square(diff[:, k:])), axis=-1)
+    a, b = spec.landmark_eyes
+    ocular = tf.sqrt(tf.square(targets[:, a] - targets[:, b])
+                     + tf.square(targets[:, k + a] - targets[:, k + b]))
+    return error / tf.maximum(ocular, 1e-12)
 
 
 def eot_seeds(seed: int, counter: int, k: int, steps: int | None = None) -> tf.Tensor | None:

@@ -32,30 +32,42 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtl_tf.tasks import TaskSpec
+from mtl_tf.training.trainer import per_example_loss
+
 __all__ = ["attacked_loss", "objective_weights", "task_losses"]
 
 
-def task_losses(outputs: Sequence[tf.Tensor], labels: tf.Tensor, attack_ce: str) -> list[tf.Tensor]:
+def task_losses(outputs: Sequence[tf.Tensor], labels: Sequence[tf.Tensor], attack_ce: str,
+                specs: Sequence[TaskSpec] | None = None) -> list[tf.Tensor]:
     """Per-example loss [B] of each task.
 
     Args:
-      outputs: per task, logits or log-probabilities [B, C_k] (the two give the same
-        softmax, so either is fine).
-      labels: int [B, T], column k for outputs[k].
-      attack_ce: "logits" or "clipped_softmax" (module docstring).
+      outputs: per task, logits or log-probabilities [B, C_k] of a classification task
+        (the two give the same softmax, so either is fine), or a regression task's
+        predictions [B, d].
+      labels: per task, int class ids [B] or float regression targets [B, d].
+      attack_ce: "logits" or "clipped_softmax" (module docstring); it concerns the
+        classification tasks only.
+      specs: the tasks' `TaskSpec`s (default: all classification). A regression task's
+        loss is its training loss (mse or l1, `mtl_tf.training.trainer.per_example_loss`).
     """
-    if attack_ce == "logits":
-        return [keras.losses.sparse_categorical_crossentropy(labels[:, k], out, from_logits=True)
-                for k, out in enumerate(outputs)]
-    # Written out rather than `sparse_categorical_crossentropy(from_logits=False)`: inside a
-    # tf.function Keras traces a Softmax op back to its logits and uses them (its
-    # `_get_logits`), so the clip would silently not happen. This is Keras' formula on a
-    # probability tensor it cannot trace back: clip to [epsilon, 1 - epsilon], -log p_true.
+    specs = list(specs) if specs is not None else [None] * len(outputs)
+    # Written out rather than `sparse_categorical_crossentropy(from_logits=False)` for
+    # clipped_softmax: inside a tf.function Keras traces a Softmax op back to its logits
+    # and uses them (its `_get_logits`), so the clip would silently not happen. This is
+    # Keras' formula on a probability tensor it cannot trace back: clip to [epsilon,
+    # 1 - epsilon], -log p_true.
     eps = keras.config.epsilon()
     losses = []
-    for k, out in enumerate(outputs):
-        p = tf.clip_by_value(tf.nn.softmax(out), eps, 1.0 - eps)
-        losses.append(-tf.math.log(tf.gather(p, labels[:, k], axis=1, batch_dims=1)))
+    for spec, out, y in zip(specs, outputs, labels, strict=True):
+        if spec is not None and not spec.is_classification:
+            losses.append(per_example_loss(spec, y, out))
+        elif attack_ce == "logits":
+            losses.append(keras.losses.sparse_categorical_crossentropy(y, out, from_logits=True))
+        else:
+            p = tf.clip_by_value(tf.nn.softmax(out), eps, 1.0 - eps)
+            losses.append(-tf.math.log(tf.gather(p, y, axis=1, batch_dims=1)))
     return losses
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from mtl_tf.evaluation.attack_graph import stack_labels
 from mtl_tf.evaluation.protocol import Protocol
+from mtl_tf.tasks import TaskSpec
 
 # MTVIB §VI-B's grid, plus eta = 0 (clean accuracy) as the reference row.
 DEFAULT_ETAS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -82,10 +82,11 @@ def check_pgd(steps: int, step_size: float | None, eta: float) -> tuple[int, flo
     return int(steps), float(2.5 * eta / steps if step_size is None else step_size)
 
 
-def batches(dataset: tf.data.Dataset, task_names: Sequence[str]):
+def batches(dataset: tf.data.Dataset, attacker):
+    """(float32 images, the attacker's stacked labels) of each batch of `dataset`."""
     for batch in dataset:
         images, labels = batch[0], batch[1]
-        yield tf.cast(images, tf.float32), stack_labels(labels, task_names)
+        yield tf.cast(images, tf.float32), attacker.stack_labels(labels)
 
 
 def fractions(counts: np.ndarray, task_names: Sequence[str], n: int) -> dict[str, float]:
@@ -106,11 +107,28 @@ def result_dict(
     clean_counts: np.ndarray | None,
     clean_joint: int | None,
     zero_gradient: dict | None,
+    specs: Sequence[TaskSpec] | None = None,
     **extra: Any,
 ) -> dict:
+    """The result dict (`mtl_tf.evaluation.attacks`). Counts are per task: a
+    classification task's right predictions, a regression task's summed error (NME for
+    landmarks, else MAE). A regression task's mean error goes under ``"error"``
+    ({eta_key: {task: value}}, its metric named in ``"error_metric"``) instead of
+    ``"accuracy"``; the joint accuracy counts the classification tasks (null without any).
+    """
     if num_examples == 0:
         raise ValueError("the data set is empty")
-    return {
+    specs = list(specs) if specs is not None else [None] * len(task_names)
+    classified = [k for k, s in enumerate(specs) if s is None or s.is_classification]
+    regressed = [k for k, s in enumerate(specs) if s is not None and not s.is_classification]
+    names = [task_names[k] for k in classified]
+    if not classified:
+        joint_counts, clean_joint = None, None
+
+    def pick(counts: np.ndarray, ks: list[int]) -> np.ndarray:
+        return np.asarray(counts)[ks]
+
+    result = {
         "attack": attack,
         "loss": loss,
         "protocol": protocol.describe(eta_scale),
@@ -119,17 +137,30 @@ def result_dict(
         "etas": [float(e) for e in etas],
         "zero_gradient_fraction": zero_gradient,
         "clean_accuracy": (None if clean_counts is None
-                           else fractions(clean_counts, task_names, num_examples)),
+                           else fractions(pick(clean_counts, classified), names, num_examples)),
         "clean_joint_accuracy": (None if clean_joint is None
                                  else float(clean_joint) / num_examples),
         "accuracy": {
-            eta_key(e): fractions(task_counts[i], task_names, num_examples)
+            eta_key(e): fractions(pick(task_counts[i], classified), names, num_examples)
             for i, e in enumerate(etas)
         },
         "joint_accuracy": None if joint_counts is None else {
             eta_key(e): float(joint_counts[i]) / num_examples for i, e in enumerate(etas)
         },
     }
+    if regressed:
+        reg_names = [task_names[k] for k in regressed]
+        result["error_metric"] = {
+            task_names[k]: "nme" if specs[k].landmark_eyes is not None else "mae"
+            for k in regressed}
+        result["error"] = {
+            eta_key(e): fractions(pick(task_counts[i], regressed), reg_names, num_examples)
+            for i, e in enumerate(etas)
+        }
+        if clean_counts is not None:
+            result["clean_error"] = fractions(pick(clean_counts, regressed), reg_names,
+                                              num_examples)
+    return result
 
 
 def per_task_groups(protocol: Protocol, task_names: Sequence[str]) -> list[list[str]]:

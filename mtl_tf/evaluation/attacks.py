@@ -58,7 +58,7 @@ from mtl_tf.evaluation.attack_graph import (
     get_attacker,
     grad_draw_seeds,
     prediction_seeds,
-    stack_labels,
+    task_specs_of,
 )
 from mtl_tf.evaluation.attack_results import (
     DEFAULT_ETAS,
@@ -123,7 +123,7 @@ def input_gradient(
     """
     attacker = get_attacker(model, task_names, protocol, weights)
     images = tf.convert_to_tensor(images, tf.float32)
-    labels = stack_labels(labels, attacker.task_names)
+    labels = attacker.stack_labels(labels)
     samples = max(attacker.samples, 1)
     if noise_seeds is not None:
         if len(noise_seeds) == 0:
@@ -189,7 +189,7 @@ def perturb_pgd(
     eot_samples = check_eot(model, eot_samples)
     return attacker.pgd(
         tf.convert_to_tensor(images, tf.float32),
-        stack_labels(labels, attacker.task_names),
+        attacker.stack_labels(labels),
         eta,
         step_size_value,
         steps,
@@ -242,9 +242,9 @@ def fgsm_evaluate(
     protocol = protocol.for_model(model)
     tasks = list(task_names)
     eta_tensor = tf.constant([e * eta_scale for e in etas], tf.float32)
-    task_counts = np.zeros((len(etas), len(tasks)), np.int64)
-    clean_counts = np.zeros(len(tasks), np.int64)
-    joint_counts = np.zeros(len(etas), np.int64)
+    task_counts = np.zeros((len(etas), len(tasks)), np.float64)
+    clean_counts = np.zeros(len(tasks), np.float64)
+    joint_counts = np.zeros(len(etas), np.float64)
     clean_joint = 0
     zero_task = np.zeros(len(tasks), np.int64)
     zero_pair: np.ndarray | None = None
@@ -256,7 +256,7 @@ def fgsm_evaluate(
         cols = [tasks.index(t) for t in group]
         pair_flags = []
         n = 0
-        for b, (images, labels) in enumerate(batches(dataset, group)):
+        for b, (images, labels) in enumerate(batches(dataset, attacker)):
             per_task, joint, z_task, z_pair, c_task, c_joint = attacker.fgsm_grid(
                 images, labels, eta_tensor,
                 prediction_seeds(seed, b, range(len(etas) + 1), samples),
@@ -265,7 +265,7 @@ def fgsm_evaluate(
             clean_counts[cols] += c_task.numpy()
             zero_task[cols] += z_task.numpy().sum(axis=1)
             joint_counts += joint.numpy()
-            clean_joint += int(c_joint)
+            clean_joint += float(c_joint)
             pair_flags.append(z_pair.numpy())
             n += int(images.shape[0])
         flags = np.concatenate(pair_flags) if pair_flags else np.zeros(0, bool)
@@ -285,6 +285,7 @@ def fgsm_evaluate(
         loss=describe_loss(protocol, weights and weights[1], weights and weights[2], vib),
         clean_counts=clean_counts,
         clean_joint=clean_joint if single else None,
+        specs=task_specs_of(model, tasks),
         zero_gradient={"tasks": fractions(zero_task, tasks, max(n, 1)),
                        "pair": float(zero_pair.mean()) if n else 0.0},
         eot_samples=eot_samples,
@@ -334,8 +335,8 @@ def pgd_evaluate(
     steps, _ = check_pgd(steps, step_size, 1.0)
     protocol = protocol.for_model(model)
     tasks = list(task_names)
-    task_counts = np.zeros((len(etas), len(tasks)), np.int64)
-    joint_counts = np.zeros(len(etas), np.int64)
+    task_counts = np.zeros((len(etas), len(tasks)), np.float64)
+    joint_counts = np.zeros(len(etas), np.float64)
     step_sizes: dict[str, float] = {}
     n = 0
     groups = per_task_groups(protocol, tasks)
@@ -348,7 +349,7 @@ def pgd_evaluate(
             _, size = check_pgd(steps, step_size, eta)
             step_sizes[eta_key(eta)] = size
             n = 0
-            for b, (images, labels) in enumerate(batches(dataset, group)):
+            for b, (images, labels) in enumerate(batches(dataset, attacker)):
                 if eta == 0.0:  # the ball is {x}: the clean score, no attack to run
                     x_adv = images
                 else:
@@ -384,6 +385,7 @@ def pgd_evaluate(
         clean_counts=task_counts[zero[0]] if zero else None,
         clean_joint=(int(joint_counts[zero[0]]) if zero else None) if single else None,
         zero_gradient=None,
+        specs=task_specs_of(model, tasks),
         eot_samples=eot_samples,
         steps=steps,
         step_size=step_sizes,

@@ -18,6 +18,7 @@ from mtl_tf.evaluation import attacks
 from mtl_tf.evaluation import metrics as metrics_lib
 from mtl_tf.evaluation.attack_loss import objective_weights
 from mtl_tf.evaluation.protocol import STANDARD, Protocol
+from mtl_tf.tasks import TaskSpec
 
 
 def evaluate_robustness(
@@ -69,9 +70,13 @@ def evaluate_robustness(
                     key, step = attacks.eta_key(eta), int(round(1000 * eta))
                     for task, acc in part["accuracy"][key].items():
                         tf.summary.scalar(f"{prefix}/{task}_accuracy", acc, step=step)
-                    if part["joint_accuracy"] is not None:
-                        tf.summary.scalar(f"{prefix}/joint_accuracy",
-                                          part["joint_accuracy"][key], step=step)
+                    # Regression tasks: error growth (NME or MAE) with eta.
+                    for task, err in (part.get("error") or {}).get(key, {}).items():
+                        metric = part["error_metric"][task]
+                        tf.summary.scalar(f"{prefix}/{task}_{metric}", err, step=step)
+                    joint = (part["joint_accuracy"] or {}).get(key)
+                    if joint is not None:
+                        tf.summary.scalar(f"{prefix}/joint_accuracy", joint, step=step)
         writer.close()
     return result
 
@@ -111,7 +116,8 @@ def combine_single_task_robustness(model_results: Sequence[dict],
     parts = [m.get(key) for m in model_results]
     if not parts or any(p is None for p in parts):
         return None
-    combined = {k: v for k, v in parts[0].items() if k not in ("accuracy", "joint_accuracy")}
+    combined = {k: v for k, v in parts[0].items()
+                if k not in ("accuracy", "joint_accuracy", "error", "error_metric")}
     if all(p.get("clean_accuracy") is not None for p in parts):
         combined["clean_accuracy"] = {t: a for p in parts for t, a in p["clean_accuracy"].items()}
         combined["clean_joint_accuracy"] = None
@@ -119,10 +125,21 @@ def combine_single_task_robustness(model_results: Sequence[dict],
         combined["zero_gradient_fraction"] = {
             "tasks": {t: f for p in parts for t, f in p["zero_gradient_fraction"]["tasks"].items()},
             "pair": None}
+    if any(p.get("error") for p in parts) and all(p.get("clean_error") is not None
+                                                  for p in parts if p.get("error")):
+        combined["clean_error"] = {t: e for p in parts
+                                   for t, e in (p.get("clean_error") or {}).items()} or None
     combined["accuracy"] = {
         key: {t: a for p in parts for t, a in p["accuracy"][key].items()}
         for key in parts[0]["accuracy"]
     }
+    if any(p.get("error") for p in parts):  # the regression tasks' errors under attack
+        combined["error"] = {
+            key: {t: e for p in parts for t, e in (p.get("error") or {}).get(key, {}).items()}
+            for key in parts[0]["accuracy"]
+        }
+        combined["error_metric"] = {t: m for p in parts
+                                    for t, m in (p.get("error_metric") or {}).items()}
     combined["joint_accuracy"] = None
     return combined
 
@@ -132,9 +149,10 @@ def overall_result(
     single_task: bool,
     model_results: Sequence[dict],
     logits_by_task: Mapping[str, np.ndarray] | None,
-    labels: np.ndarray,
+    labels: Mapping[str, np.ndarray] | np.ndarray,
     task_names: Sequence[str],
     best_index: int | None = None,
+    specs: Sequence[TaskSpec] | None = None,
 ) -> dict | None:
     """A run's single answer per task (the top level of metrics.json), or None.
 
@@ -150,23 +168,24 @@ def overall_result(
       model_results: one dict per model (accuracy, loss, joint_accuracy, robustness).
       logits_by_task: the test logits of every task (None when not available, e.g. a
         grid search whose points were read back).
-      labels: int [N, len(task_names)] test labels.
+      labels: {task: test labels} (or the papers' int [N, len(task_names)] matrix).
+      specs: the tasks' specs (default: all classification), see `summarize`.
       task_names: the data set's tasks.
       best_index: for a grid search, the index of the selected point in
         `model_results`.
     """
-    keys = ("accuracy", "loss", "joint_accuracy", "robustness", "robustness_protocol")
+    keys = ("accuracy", "loss", "error", "joint_accuracy", "robustness", "robustness_protocol")
     if best_index is not None:
         return {k: model_results[best_index].get(k) for k in keys}
     if single_task:
-        overall = metrics_lib.summarize(logits_by_task, labels, task_names)
+        overall = metrics_lib.summarize(logits_by_task, labels, task_names, specs)
         for key in ("robustness", "robustness_protocol"):
             overall[key] = combine_single_task_robustness(model_results, key)
         return overall
     if len(model_results) == 1:
         if logits_by_task is None:
             return {k: model_results[0].get(k) for k in keys}
-        overall = metrics_lib.summarize(logits_by_task, labels, task_names)
+        overall = metrics_lib.summarize(logits_by_task, labels, task_names, specs)
         for key in ("robustness", "robustness_protocol"):
             overall[key] = model_results[0].get(key)
         return overall

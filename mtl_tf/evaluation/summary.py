@@ -8,7 +8,8 @@ import numpy as np
 
 
 def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> str:
-    """A small text table of per-task test accuracy for the end of a CLI run."""
+    """A small text table of per-task test accuracy (regression tasks: NME or MAE) for the
+    end of a CLI run. Joint accuracy counts the classification tasks only."""
     if metrics["dataset"] == "synthetic":
         solutions = np.asarray(metrics["synthetic"]["solutions"])
         lines = [f"Synthetic example ({metrics['method']}): objective values (f1, f2)"]
@@ -17,6 +18,9 @@ def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> st
     lines = [f"Test accuracy ({metrics['method']} on {metrics['dataset']}, inference mode):"]
     for model in metrics["models"]:
         parts = [f"{t} {a:.2%}" for t, a in model["accuracy"].items()]
+        # Regression tasks: NME for landmarks, else MAE (their own units).
+        parts += [f"{t} NME {e['nme']:.4f}" if "nme" in e else f"{t} MAE {e['mae']:.4g}"
+                  for t, e in (model.get("error") or {}).items()]
         joint = model.get("joint_accuracy")
         tail = f"  joint {joint:.2%}" if joint is not None and len(parts) > 1 else ""
         lines.append(f"  {model['name']:<12} " + "  ".join(parts) + tail)
@@ -40,7 +44,9 @@ def _robustness_lines(name: str, robustness: dict) -> list[str]:
     cells = []
     for key, accs in robustness["accuracy"].items():
         joint = (robustness.get("joint_accuracy") or {}).get(key)
-        text = "/".join(f"{a:.1%}" for a in accs.values())
+        errors = (robustness.get("error") or {}).get(key, {})
+        text = "/".join([f"{a:.1%}" for a in accs.values()]
+                        + [f"{robustness['error_metric'][t]} {e:.3f}" for t, e in errors.items()])
         cells.append(f"{key}: {text}" + (f" (joint {joint:.1%})" if joint is not None
                                           and len(accs) > 1 else ""))
     units = " (standardised units)" if protocol.get("eta_units") == "standardized" else ""

@@ -133,6 +133,9 @@ def _final_metrics(entry: Mapping[str, Any], tasks: list[str]) -> dict[str, floa
         loss = (entry.get("loss") or {}).get(task)
         if loss is not None:
             out[f"test/{task}_loss"] = float(loss)
+        # Regression tasks: their errors (MAE, RMSE, and NME for landmarks).
+        for name, value in ((entry.get("error") or {}).get(task) or {}).items():
+            out[f"test/{task}_{name}"] = float(value)
     robustness = entry.get("robustness") or {}
     attack = robustness.get("attack", "attack")
     joint = robustness.get("joint_accuracy") or {}
@@ -188,7 +191,9 @@ def session_rows(config: Any, metrics: Mapping[str, Any]) -> list[SessionRow]:
 
     grid = metrics.get("grid")
     models = list(metrics.get("models") or [])
-    single_task = any(set(m.get("accuracy") or {}) != set(tasks) for m in models)
+    # A model scores a task by accuracy (classification) or error (regression).
+    single_task = any(set(m.get("accuracy") or {}) | set(m.get("error") or {}) != set(tasks)
+                      for m in models)
     rows = []
     if grid:
         best = grid.get("best_index")

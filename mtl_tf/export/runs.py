@@ -48,7 +48,8 @@ def run_test_images(config, count: int = WARMUP_IMAGES) -> np.ndarray:
     data = load_run_dataset(config)
     # Only the first images go through the pipeline: MTFL decodes JPEGs from paths.
     head = dataclasses.replace(
-        data, test_images=data.test_images[:count], test_labels=data.test_labels[:count]
+        data, test_images=data.test_images[:count],
+        test_labels={t: y[:count] for t, y in data.test_labels.items()},
     )
     batches = split_dataset(head, "test", [0], count, shuffle=False, seed=config.seed)
     return np.concatenate([images.numpy() for images, _ in batches])
@@ -101,6 +102,8 @@ def export_run(
     config, _, data, restored = restore_run(run_dir, input_shape)
     spec = get_method(config.method)
     names = class_names(data.name, data.task_names, data.num_classes)
+    # A task spec's own class names (a user's data set) win over the built-in tables.
+    names.update({s.name: s.class_names for s in data.tasks if s.class_names})
     if warmup_images is None:
         warmup_images = _warmup_images(run_dir, config)
     exported = []

@@ -59,8 +59,8 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
                                 shuffle=False, seed=config.seed)
         logits = metrics_lib.predict_logits(trainer, test_ds)
         logits_by_task.update(logits)
-        entry.update(metrics_lib.summarize(logits, data.test_labels[:, list(plan.task_indices)],
-                                           tasks))
+        entry.update(metrics_lib.summarize(logits, data.test_labels, data.task_names,
+                                           data.tasks))
         entry.pop("robustness", None)
         entry.pop("robustness_protocol", None)
         if config.etas:
@@ -72,8 +72,9 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
         overall = overall_result(
             single_task=spec.single_task, model_results=metrics["models"],
             logits_by_task=logits_by_task, labels=data.test_labels,
-            task_names=data.task_names)
-        for key in ("accuracy", "loss", "joint_accuracy", "robustness", "robustness_protocol"):
+            task_names=data.task_names, specs=data.tasks)
+        for key in ("accuracy", "loss", "error", "joint_accuracy", "robustness",
+                    "robustness_protocol"):
             metrics[key] = overall.get(key)
         if metrics["robustness_protocol"] is None:
             del metrics["robustness_protocol"]
@@ -115,13 +116,15 @@ class SavedModelClassifier:
         outputs = set(signature.structured_outputs)
         # A model may serve a subset of the data set's tasks (an STL/STVIB export serves
         # one): it is scored on the tasks it serves.
-        served = tuple(t for t in task_names if f"{t}_probabilities" in outputs)
+        served = tuple(t for t in task_names if f"{t}_probabilities" in outputs
+                       or f"{t}_prediction" in outputs)
         if not served:
             raise ValueError(f"--saved_model {path} serves none of the data set's tasks "
                              f"{list(task_names)}; its outputs are {sorted(outputs)}")
         self.task_names = served
         self.encoder = _Identity([None, *input_shape])
-        self.heads = {t: _SignatureHead(signature, t) for t in self.task_names}
+        self.heads = {t: _SignatureHead(signature, t, f"{t}_prediction" in outputs)
+                      for t in self.task_names}
 
     def __call__(self, images, training: bool = False) -> dict[str, tf.Tensor]:
         del training
@@ -138,13 +141,18 @@ class _Identity:
 
 
 class _SignatureHead:
-    def __init__(self, signature, task: str) -> None:
-        self._signature, self._key = signature, f"{task}_probabilities"
+    def __init__(self, signature, task: str, regression: bool = False) -> None:
+        # A regression head serves its predictions as they are (`<task>_prediction`).
+        self._regression = regression
+        self._signature = signature
+        self._key = f"{task}_prediction" if regression else f"{task}_probabilities"
 
     def __call__(self, images, training: bool = False) -> tf.Tensor:
         del training
-        probabilities = self._signature(image=images)[self._key]
-        return tf.math.log(tf.maximum(probabilities, 1e-30))
+        served = self._signature(image=images)[self._key]
+        if self._regression:
+            return served
+        return tf.math.log(tf.maximum(served, 1e-30))
 
 
 def evaluate_saved_model(path: str, config: RunConfig) -> dict:
@@ -160,7 +168,7 @@ def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     test_ds = split_dataset(data, "test", indices, config.batch_size, shuffle=False,
                             seed=config.seed)
     summary = metrics_lib.summarize(metrics_lib.predict_logits(model, test_ds),
-                                    data.test_labels[:, indices], model.task_names)
+                                    data.test_labels, data.task_names, data.tasks)
     if config.etas:
         summary["robustness"] = evaluate_robustness(config, model, test_ds, model.task_names,
                                                     dataset_name=data.name)

@@ -99,7 +99,7 @@ def _train_point(
     val_ds = split_dataset(data, "val", plan.task_indices, config.batch_size,
                            shuffle=False, seed=config.seed)
     val = metrics_lib.summarize(
-        metrics_lib.predict_logits(trainer, val_ds), data.val_labels, data.task_names
+        metrics_lib.predict_logits(trainer, val_ds), data.val_labels, data.task_names, data.tasks
     )
     logging.info(
         "Grid point %d (%s): validation joint accuracy %.4f, test joint accuracy %.4f",
@@ -218,6 +218,14 @@ def run_grid_search(
         raise ValueError(
             f"--grid_points searches task weights of a shared model; method {spec.name} "
             "trains single-task models, which have no task weights"
+        )
+    if not any(t.is_classification for t in data.tasks):
+        # The best point is the one with the highest validation joint accuracy, which
+        # only classification tasks define.
+        raise ValueError(
+            "--grid_points picks the point with the best validation joint accuracy, which "
+            "needs a classification task; every task here is a regression: choose "
+            "--task_weights instead"
         )
     grid = grid_weight_vectors(len(data.task_names), config.grid_points)
 

@@ -52,7 +52,7 @@ class RunDirConflictError(ValueError):
 def config_dict(config: RunConfig) -> dict[str, Any]:
     """`config` as config.json holds it (JSON types only)."""
     d = dataclasses.asdict(config)
-    # Tuples (task_weights, etas, lr_milestones) as the lists JSON gives back.
+    # Tuples (task_weights, etas, lr_milestones, tasks) as the lists JSON gives back.
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 

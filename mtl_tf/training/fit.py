@@ -29,6 +29,7 @@ import os
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -134,8 +135,8 @@ def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan,
                   num_train: int) -> MultiTaskTrainer:
     """The network and trainer of `plan`, compiled, with every variable built.
 
-    `data` needs only `task_names`, `num_classes` and `input_shape`, so a finished run
-    can be rebuilt from its metrics.json without loading its data; `num_train` (the
+    `data` needs only `tasks`, `task_names`, `num_classes` and `input_shape`, so a finished
+    run can be rebuilt from its metrics.json without loading its data; `num_train` (the
     training pairs) turns the learning-rate schedule's epochs into steps.
     """
 
@@ -154,8 +155,10 @@ def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan,
     )
     initialize_weights([encoder, *heads.values()], config.weight_init)
     trainer = MultiTaskTrainer(
-        encoder, heads, plan.weighting, beta=config.beta if encoder_kind == "vib" else 0.0
+        encoder, heads, plan.weighting, beta=config.beta if encoder_kind == "vib" else 0.0,
+        task_specs=[data.tasks[k] for k in plan.task_indices],
     )
+    _start_regression_heads_at_the_mean(trainer, data)
     steps_per_epoch = math.ceil(num_train / config.batch_size)
     trainer.compile(optimizer=make_optimizer(config, steps_per_epoch))
     # A strategy that trains state of its own with the network's kind of optimizer
@@ -166,6 +169,30 @@ def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan,
     trainer(tf.zeros((1, *data.input_shape)), training=False)
     trainer.optimizer.build(trainer.trainable_variables)
     return trainer
+
+
+def _start_regression_heads_at_the_mean(trainer: MultiTaskTrainer, data) -> None:
+    """Sets each regression head's output bias to the mean training target.
+
+    A fresh linear output predicts ~0; starting it at the mean target (the "mean shape"
+    for landmarks) means training refines the best constant instead of first spending
+    its steps walking to it (measured on MTFL landmarks at 36x36, 135 Adam steps at lr
+    1e-3 without this: test NME 0.40, worse than the mean shape's 0.31). Classification
+    heads keep their zero bias and initial kernel. A model rebuilt from a finished run
+    (`data` without labels) gets its weights from the checkpoint instead.
+    """
+    labels = getattr(data, "train_labels", None)
+    if not labels:
+        return
+    for spec in trainer.task_specs:
+        if spec.is_regression and spec.name in labels:
+            output = trainer.heads[spec.name].layers[-1]
+            mean = np.asarray(labels[spec.name], np.float32).reshape(-1, spec.size).mean(0)
+            output.bias.assign(mean)
+            # Glorot's kernel maps the ~unit-scale features to outputs of std ~1, far
+            # larger than targets of scale ~0.1 (normalised coordinates): 1/100 of it
+            # starts the head at the mean while gradients still reach the encoder.
+            output.kernel.assign(output.kernel * 0.01)
 
 
 _LAST_LOGS = "last_epoch_logs.json"
@@ -254,7 +281,7 @@ def fit_model(
     """
     chief = distribute.is_chief(strategy)
     tasks = [data.task_names[k] for k in plan.task_indices]
-    num_train = len(data.train_labels)
+    num_train = data.num_examples("train")
     with distribute.scope(strategy):
         trainer = build_trainer(config, spec, data, plan, num_train)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
