@@ -122,8 +122,10 @@ def result_dict(
     classified = [k for k, s in enumerate(specs) if s is None or s.is_classification]
     regressed = [k for k, s in enumerate(specs) if s is not None and not s.is_classification]
     names = [task_names[k] for k in classified]
-    if not classified:
-        joint_counts, clean_joint = None, None
+    # Without a classification task there is no joint accuracy: null at every eta.
+    no_joint = not classified
+    if no_joint:
+        clean_joint = None
 
     def pick(counts: np.ndarray, ks: list[int]) -> np.ndarray:
         return np.asarray(counts)[ks]
@@ -145,7 +147,8 @@ def result_dict(
             for i, e in enumerate(etas)
         },
         "joint_accuracy": None if joint_counts is None else {
-            eta_key(e): float(joint_counts[i]) / num_examples for i, e in enumerate(etas)
+            eta_key(e): None if no_joint else float(joint_counts[i]) / num_examples
+            for i, e in enumerate(etas)
         },
     }
     if regressed:
