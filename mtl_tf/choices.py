@@ -12,8 +12,10 @@ equals the registry it mirrors, so they cannot drift apart.
 from __future__ import annotations
 
 __all__ = [
+    "APPLICATION_BACKBONES",
     "ATTACKS",
     "BACKBONES",
+    "BACKBONE_WEIGHTS",
     "DATASETS",
     "NUM_TASKS",
     "DATA_SOURCES",
@@ -41,7 +43,12 @@ NUM_TASKS: dict[str, int] = {"multi_mnist": 2, "multi_fashion": 2, "multi_fashio
 # Where source images come from (`mtl_tf.data.sources.DATA_SOURCES`).
 DATA_SOURCES: tuple[str, ...] = ("auto", "dir", "tfds", "embedded")
 # `mtl_tf.models.BACKBONES` / `mtl_tf.models.ENCODERS`.
-BACKBONES: tuple[str, ...] = ("small_alexnet", "lenet")
+BACKBONES: tuple[str, ...] = ("small_alexnet", "lenet", "resnet50", "mobilenet_v2",
+                              "mobilenet_v2_035", "efficientnet_b0")
+# The keras.applications backbones among them (`mtl_tf.models.applications.APPLICATIONS`).
+APPLICATION_BACKBONES: tuple[str, ...] = BACKBONES[2:]
+# `--backbone_weights` (`mtl_tf.models.applications.WEIGHTS`).
+BACKBONE_WEIGHTS: tuple[str, ...] = ("none", "imagenet")
 ENCODERS: tuple[str, ...] = ("deterministic", "vib")
 # `mtl_tf.training.run.make_optimizer`.
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")

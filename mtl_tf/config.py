@@ -31,6 +31,11 @@ class RunConfig:
     train_size: int = 10000
     test_size: int = 2000
     backbone: str = "small_alexnet"
+    # keras.applications backbones only (mtl_tf/models/applications.py): initial weights
+    # ("none": random, needs no network; "imagenet": Keras' ImageNet weights) and the side
+    # images are resized to (0: the data's own size, enlarged only below the minimum).
+    backbone_weights: str = "none"
+    backbone_image_size: int = 0
     # None: the method's own encoder (e.g. "vib" for mtvib); set it to combine freely.
     encoder: str | None = None
     # None: equal weights 1/m (fixed weighting only).
@@ -120,8 +125,11 @@ def comparable_config(config: dict) -> dict:
     ``data_dir`` is compared as a resolved path: ``../shared/data`` run from the repository
     and ``/work/shared/data`` name the same files, and a rerun spelling it the other way
     must resume the run, not be refused as another one.
+
+    A field missing from an older config.json takes its default: a new setting's default
+    keeps the behaviour it had before the setting existed, so the run is the same.
     """
-    out = dict(config)
+    out = {**dataclasses.asdict(RunConfig()), **config}
     data_dir = out.get("data_dir")
     if isinstance(data_dir, str) and data_dir:
         out["data_dir"] = os.path.realpath(os.path.expanduser(data_dir))

@@ -91,7 +91,8 @@ def test_flag_type_is_the_field_type(name):
 
 
 # String flags whose validator accepts only some strings: a valid non-default value each.
-_VALID_STRINGS = {"tb_update_freq": "10"}
+# Values that must go together with the others: backbone options need an application.
+_VALID_STRINGS = {"tb_update_freq": "10", "backbone": "mobilenet_v2_035"}
 
 
 def _other_value(flag: absl_flags.Flag) -> str:

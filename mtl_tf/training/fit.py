@@ -157,6 +157,8 @@ def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan) ->
         bn_momentum=config.bn_momentum,
         latent_dim=config.latent_dim,
         seed=config.seed,
+        weights=config.backbone_weights,
+        image_size=config.backbone_image_size,
     )
     trainer = MultiTaskTrainer(
         encoder, heads, plan.weighting, beta=config.beta if encoder_kind == "vib" else 0.0
