@@ -278,6 +278,7 @@ def load_dataset(
     test_size: int = 10000,
     seed: int = 0,
     val_size: int = 0,
+    test_only: bool = False,
 ) -> MultiTaskData | MtflData:
     """Loads the sources and builds one of the Pareto MTL §6.1 overlay data sets, or MTFL.
 
@@ -294,6 +295,9 @@ def load_dataset(
       val_size: Number of validation pairs to generate; 0 for none. When positive,
         1/6 of each source's training images are held out (see the module docstring):
         validation pairs use only those, training pairs only the rest.
+      test_only: Build only the test pairs (the same as with training pairs: each split
+        has its own seed); the training and validation arrays are empty. For scoring an
+        exported model and for its warm-up images, which train nothing.
 
     For ``name="mtfl"`` the arguments mean what :func:`mtl_tf.data.mtfl.load_mtfl`
     says: ``data_dir`` is required (MTFL has no embedded or tensorflow-datasets copy),
@@ -317,7 +321,7 @@ def load_dataset(
                 f"MTFL is read from --data_dir only, not --data_source={data_source}"
             )
         return load_mtfl(data_dir, train_size=train_size, test_size=test_size,
-                         val_size=val_size, seed=seed)
+                         val_size=val_size, seed=seed, test_only=test_only)
     if name not in _SPECS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if train_size < 1 or test_size < 1:
@@ -327,6 +331,8 @@ def load_dataset(
         )
     if val_size < 0:
         raise ValueError(f"val_size must be >= 0 (0: no validation split), got {val_size}")
+    if test_only:
+        train_size = val_size = 0
     # Before reading any file: an impossible size fails at once, not as a MemoryError.
     check_pair_memory(train_size, test_size, val_size)
     top, bottom, different = _SPECS[name]
@@ -341,7 +347,7 @@ def load_dataset(
     train_top = (source_top.train_images, source_top.train_labels)
     train_bottom = (source_bottom.train_images, source_bottom.train_labels)
     val_images = val_labels = None
-    if val_size > 0:
+    if val_size > 0:  # never with test_only (val_size 0)
         split_top = _split_holdout(top, source_top, seed)
         split_bottom = split_top if bottom == top else _split_holdout(bottom, source_bottom, seed)
         train_top, train_bottom = split_top[:2], split_bottom[:2]
@@ -349,10 +355,14 @@ def load_dataset(
             *split_top[2:], *split_bottom[2:],
             val_size, _derived_seed(seed, 2), require_different_classes=different,
         )
-    train_images, train_labels = make_multi_pairs(
-        *train_top, *train_bottom,
-        train_size, _derived_seed(seed, 0), require_different_classes=different,
-    )
+    if test_only:
+        train_images = np.zeros((0, _CANVAS, _CANVAS), np.uint8)
+        train_labels = np.zeros((0, len(_TASK_NAMES)), np.int32)
+    else:
+        train_images, train_labels = make_multi_pairs(
+            *train_top, *train_bottom,
+            train_size, _derived_seed(seed, 0), require_different_classes=different,
+        )
     test_images, test_labels = make_multi_pairs(
         source_top.test_images, source_top.test_labels,
         source_bottom.test_images, source_bottom.test_labels,
@@ -381,9 +391,11 @@ def load_dataset(
     )
 
 
-def load_run_dataset(config) -> MultiTaskData | MtflData:
+def load_run_dataset(config, test_only: bool = False) -> MultiTaskData | MtflData:
     """The data set a `RunConfig` trains and tests on (its dataset, data_dir, data_source,
-    sizes and seed): the same pairs as the run itself, for restoring or re-scoring it."""
+    sizes and seed): the same pairs as the run itself, for restoring or re-scoring it.
+    ``test_only`` builds only its test split (see `load_dataset`)."""
     return load_dataset(config.dataset, data_dir=config.data_dir,
                         data_source=config.data_source, train_size=config.train_size,
-                        test_size=config.test_size, seed=config.seed, val_size=config.val_size)
+                        test_size=config.test_size, seed=config.seed, val_size=config.val_size,
+                        test_only=test_only)

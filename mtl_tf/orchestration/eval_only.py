@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_tf.config import RunConfig
-from mtl_tf.data.datasets import load_dataset, load_run_dataset
+from mtl_tf.data.datasets import load_run_dataset
 from mtl_tf.data.pipeline import split_dataset
 from mtl_tf.evaluation import metrics as metrics_lib
 from mtl_tf.evaluation.robustness import evaluate_robustness, overall_result
@@ -137,9 +137,9 @@ class _SignatureHead:
 def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     """Scores an exported SavedModel on the test pairs described by `config`."""
     check_saved_model_dir(path)  # before generating any data
-    data = load_dataset(config.dataset, data_dir=config.data_dir, data_source=config.data_source,
-                        train_size=config.train_size, test_size=config.test_size,
-                        seed=config.seed)
+    # Only the test pairs: a served model trains nothing (they are the same pairs, each
+    # split has its own seed).
+    data = load_run_dataset(config, test_only=True)
     model = SavedModelClassifier(path, data.task_names, data.input_shape)
     indices = [data.task_names.index(t) for t in model.task_names]
     test_ds = split_dataset(data, "test", indices, config.batch_size, shuffle=False,

@@ -321,6 +321,12 @@ def fit_model(
                 train_ds = train_ds.with_options(distribute.distribute_options())
                 if val_ds is not None:
                     val_ds = val_ds.with_options(distribute.distribute_options())
+            if chief and config.verbose and plan.subdir:
+                # A run of several models (one per preference, per task): Keras' epoch
+                # lines do not say which one is training.
+                label = plan.weighting.label()
+                print(f"Training {spec.name} {plan.name}{f' {label}' if label else ''}: "
+                      f"epochs {start_epoch + 1}..{config.epochs}", flush=True)
             progress = _Progress()
             try:
                 history = trainer.fit(
