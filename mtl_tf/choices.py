@@ -17,6 +17,7 @@ __all__ = [
     "BACKBONES",
     "BACKBONE_WEIGHTS",
     "DATASETS",
+    "DATASET_TASKS",
     "NUM_TASKS",
     "DATA_SOURCES",
     "ENCODERS",
@@ -40,6 +41,14 @@ SYNTHETIC = "synthetic"
 # gender, smile, glasses), so that `--task_weights` is counted before any data loads.
 NUM_TASKS: dict[str, int] = {"multi_mnist": 2, "multi_fashion": 2, "multi_fashion_mnist": 2,
                              "mtfl": 4, SYNTHETIC: 2}
+# Tasks each data set can serve, for `--tasks` (checked before TensorFlow loads); the
+# first NUM_TASKS[d] of MTFL's are not its default: its default is the four attributes.
+DATASET_TASKS: dict[str, tuple[str, ...]] = {
+    "multi_mnist": ("top_left", "bottom_right"),
+    "multi_fashion": ("top_left", "bottom_right"),
+    "multi_fashion_mnist": ("top_left", "bottom_right"),
+    "mtfl": ("landmarks", "pose", "gender", "smile", "glasses"),
+}
 # Where source images come from (`mtl_tf.data.sources.DATA_SOURCES`).
 DATA_SOURCES: tuple[str, ...] = ("auto", "dir", "tfds", "embedded")
 # `mtl_tf.models.BACKBONES` / `mtl_tf.models.ENCODERS`.

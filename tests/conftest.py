@@ -17,6 +17,7 @@ import pytest  # noqa: E402
 from mtl_tf.data.datasets import MultiTaskData  # noqa: E402
 from mtl_tf.data.idx import write_idx  # noqa: E402
 from mtl_tf.data.multi_mnist import make_multi_pairs  # noqa: E402
+from mtl_tf.tasks import classification_specs  # noqa: E402
 
 
 def make_items(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,8 +42,7 @@ def make_tiny_data(train_size: int = 400, test_size: int = 200, seed: int = 0) -
     )
     return MultiTaskData(
         name="multi_mnist",
-        task_names=("top_left", "bottom_right"),
-        num_classes=(10, 10),
+        tasks=classification_specs(("top_left", "bottom_right"), (10, 10)),
         input_shape=(36, 36, 1),
         train_images=train_images,
         train_labels=train_labels,

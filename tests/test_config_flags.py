@@ -43,8 +43,13 @@ def _project_flags() -> dict[str, absl_flags.Flag]:
 
 
 def _as_field(value):
-    # A list flag holds strings; the field a tuple of numbers.
-    return tuple(float(v) for v in value) if isinstance(value, list) else value
+    # A list flag holds strings; the field a tuple of numbers (--tasks: of names).
+    if not isinstance(value, list):
+        return value
+    try:
+        return tuple(float(v) for v in value)
+    except ValueError:
+        return tuple(value)
 
 
 def test_not_settings_is_the_explicit_list():
@@ -91,8 +96,10 @@ def test_flag_type_is_the_field_type(name):
 
 
 # String flags whose validator accepts only some strings: a valid non-default value each.
-# Values that must go together with the others: backbone options need an application.
-_VALID_STRINGS = {"tb_update_freq": "10", "backbone": "mobilenet_v2_035"}
+# Values that must agree with the others: --tasks and --image_size apply to MTFL, whose
+# two chosen tasks match the two --task_weights; backbone options need an application.
+_VALID_STRINGS = {"tb_update_freq": "10", "dataset": "mtfl", "tasks": "gender,landmarks",
+                  "image_size": "36", "backbone": "mobilenet_v2_035"}
 
 
 def _other_value(flag: absl_flags.Flag) -> str:
@@ -137,7 +144,8 @@ def test_defaults_give_the_default_config_and_output_dir_is_named_after_the_run(
 
 def test_flagfile_holds_exactly_the_settings():
     FLAGS(["prog", "--encoder=vib", "--data_dir=/d", "--preference_index=1",
-           "--pgd_step_size=0.01", "--task_weights=1,1", "--output_dir=o"])
+           "--pgd_step_size=0.01", "--task_weights=1,1", "--output_dir=o",
+           "--tasks=top_left,bottom_right"])
     written = {line.split("=")[0].lstrip("-").removeprefix("no")
                for line in definitions.flagfile_text().splitlines()}
     assert written == set(FIELDS)

@@ -148,8 +148,9 @@ def test_tasks_classes_and_label_mapping(mini):
     data = load_mtfl(root, train_size=None, test_size=None)
     assert (data.name, data.task_names, data.num_classes, data.input_shape) == (
         "mtfl", TASK_NAMES, NUM_CLASSES, (150, 150, 3))
-    assert data.train_labels.dtype == np.int32 and data.train_labels.shape == (NUM_TRAIN, 4)
-    np.testing.assert_array_equal(data.train_labels, [r.labels() for r in train])
+    matrix = data.label_matrix("train")
+    assert matrix.dtype == np.int32 and matrix.shape == (NUM_TRAIN, 4)
+    np.testing.assert_array_equal(data.label_matrix("train"), [r.labels() for r in train])
     assert data.train_images[0] == os.path.join(root, train[0].path)
     assert data.val_images is None and data.val_labels is None
 
@@ -188,7 +189,7 @@ def test_seeded_sampling_sizes_and_full_split(mini):
     a = load_mtfl(root, train_size=10, test_size=5, seed=1)
     b = load_mtfl(root, train_size=10, test_size=5, seed=1)
     c = load_mtfl(root, train_size=10, test_size=5, seed=2)
-    assert (len(a.train_labels), len(a.test_labels)) == (10, 5)
+    assert (len(a.label_matrix("train")), len(a.label_matrix("test"))) == (10, 5)
     np.testing.assert_array_equal(a.train_images, b.train_images)
     np.testing.assert_array_equal(a.test_images, b.test_images)
     assert list(a.train_images) != list(c.train_images)
@@ -209,16 +210,16 @@ def test_validation_split_is_disjoint_from_train(mini):
     _, root, _, _, _ = mini
     plain = load_mtfl(root, train_size=10, test_size=None, seed=4)
     data = load_mtfl(root, train_size=10, test_size=None, val_size=6, seed=4)
-    assert len(data.val_labels) == 6 and data.val_labels.shape == (6, 4)
+    assert len(data.label_matrix("val")) == 6 and data.label_matrix("val").shape == (6, 4)
     assert not set(data.val_images) & set(data.train_images)
     np.testing.assert_array_equal(data.train_images, plain.train_images)  # unchanged
     full = load_mtfl(root, train_size=None, test_size=None, val_size=6, seed=4)
-    assert len(full.train_labels) == NUM_TRAIN - 6
+    assert len(full.label_matrix("train")) == NUM_TRAIN - 6
     assert set(full.train_images) | set(full.val_images) == set(plain.train_images) | set(
         load_mtfl(root, train_size=None, test_size=None).train_images)
     x, y = next(iter(data.make_split_dataset("val", [0, 1, 2, 3], 6, shuffle=False, seed=0)))
     assert tuple(x.shape) == (6, 150, 150, 3)
-    np.testing.assert_array_equal(y["pose"], data.val_labels[:, 0])
+    np.testing.assert_array_equal(y["pose"], data.label_matrix("val")[:, 0])
     with pytest.raises(ValueError, match="disjoint"):
         load_mtfl(root, train_size=20, val_size=6)
     with pytest.raises(ValueError, match="no 'val' split"):
@@ -243,7 +244,7 @@ def test_shuffle_is_deterministic_per_seed_and_epoch(mini):
     assert sorted(first) == sorted(order(0, 1))
     unshuffled = order(0, 0, shuffle=False)
     assert [s.split("-")[1] for s in unshuffled] == [
-        "".join(map(str, row)) for row in data.train_labels]
+        "".join(map(str, row)) for row in data.label_matrix("train")]
 
 
 def test_decode_cache_is_shared_across_epochs(mini_copy):
@@ -450,10 +451,10 @@ def test_load_dataset_with_parent_folder(mini):
     parent, root, _, _, _ = mini
     data = load_dataset("mtfl", data_dir=parent, train_size=0, test_size=0, seed=0)
     assert isinstance(data, mtfl.MtflData)
-    assert (len(data.train_labels), len(data.test_labels)) == (NUM_TRAIN, NUM_TEST)
+    assert (data.num_examples("train"), data.num_examples("test")) == (NUM_TRAIN, NUM_TEST)
     assert data.origin.endswith(root)
     data = load_dataset("mtfl", data_dir=root, train_size=8, test_size=4, val_size=4, seed=1)
-    assert (len(data.train_labels), len(data.val_labels), len(data.test_labels)) == (8, 4, 4)
+    assert tuple(data.num_examples(s) for s in ("train", "val", "test")) == (8, 4, 4)
     with pytest.raises(ValueError, match="--data_dir only"):
         load_dataset("mtfl", data_dir=root, data_source="tfds")
 

@@ -80,7 +80,7 @@ def test_epoch_seed():
 
 def test_validation_messages():
     images, labels = _data()
-    with pytest.raises(ValueError, match=r"images \(50, 6, 5, 1\), labels \(49, 2\)"):
+    with pytest.raises(ValueError, match=r"images \(50, 6, 5, 1\), labels of top_left \(49,\)"):
         make_dataset(images, labels[:49], TASKS, 8, shuffle=False, seed=0)
     with pytest.raises(ValueError, match=r"2 columns \(shape \(50, 2\)\) but 3 task names"):
         make_dataset(images, labels, ("a", "b", "c"), 8, shuffle=False, seed=0)

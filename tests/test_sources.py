@@ -125,10 +125,11 @@ def test_load_dataset_train_test_separation(tmp_path):
     assert data.task_names == ("top_left", "bottom_right")
     assert data.num_classes == (10, 10) and data.input_shape == (36, 36, 1)
     assert data.train_images.shape == (300, 36, 36) and data.test_images.shape == (100, 36, 36)
-    assert data.train_labels.dtype == np.int32 and data.train_labels.shape == (300, 2)
+    matrix = data.label_matrix("train")
+    assert matrix.dtype == np.int32 and matrix.shape == (300, 2)
     assert set(np.unique(data.train_images)) == {0, 200}
     assert set(np.unique(data.test_images)) == {0, 100}
-    assert np.all(data.test_labels[:, 0] != data.test_labels[:, 1])
+    assert np.all(data.label_matrix("test")[:, 0] != data.label_matrix("test")[:, 1])
 
 
 def test_multi_fashion_mnist_corners(tmp_path):
@@ -152,7 +153,7 @@ def test_load_dataset_seeds():
     np.testing.assert_array_equal(a.train_images, b.train_images)
     assert not np.array_equal(a.train_images, c.train_images)
     # Train and test pairs use different derived seeds (not the same draws on both splits).
-    assert not np.array_equal(a.train_labels, a.test_labels)
+    assert not np.array_equal(a.label_matrix("train"), a.label_matrix("test"))
 
 
 def test_unknown_dataset():

@@ -65,8 +65,8 @@ def _check_pairs(images: np.ndarray, labels: np.ndarray) -> None:
 ])
 def test_validation_shares_no_source_image_with_training(id_dir, name, top, bottom):
     data = load_dataset(name, data_dir=id_dir, val_size=400, **SIZES)
-    assert data.val_images.shape == (400, 36, 36) and data.val_labels.shape == (400, 2)
-    assert data.val_images.dtype == np.uint8 and data.val_labels.dtype == np.int32
+    assert data.val_images.shape == (400, 36, 36) and data.label_matrix("val").shape == (400, 2)
+    assert data.val_images.dtype == np.uint8 and data.label_matrix("val").dtype == np.int32
     train_ids = _visible_ids(data.train_images)
     val_ids = _visible_ids(data.val_images)
     assert not train_ids & val_ids
@@ -80,15 +80,15 @@ def test_validation_shares_no_source_image_with_training(id_dir, name, top, bott
     assert _visible_ids(data.test_images) <= set(IDS[top]["test"]) | set(IDS[bottom]["test"])
     plain = load_dataset(name, data_dir=id_dir, **SIZES)
     np.testing.assert_array_equal(data.test_images, plain.test_images)
-    np.testing.assert_array_equal(data.test_labels, plain.test_labels)
-    _check_pairs(data.val_images, data.val_labels)
-    _check_pairs(data.train_images[:100], data.train_labels[:100])
+    np.testing.assert_array_equal(data.label_matrix("test"), plain.label_matrix("test"))
+    _check_pairs(data.val_images, data.label_matrix("val"))
+    _check_pairs(data.train_images[:100], data.label_matrix("train")[:100])
 
 
 def test_corners_use_their_own_held_out_source(id_dir):
     data = load_dataset("multi_fashion_mnist", data_dir=id_dir, val_size=200, **SIZES)
     fashion, mnist = set(IDS["fashion-mnist"]["train"]), set(IDS["mnist"]["train"])
-    for image, (top_label, _) in zip(data.val_images, data.val_labels, strict=True):
+    for image, (top_label, _) in zip(data.val_images, data.label_matrix("val"), strict=True):
         visible = _visible_ids(image)
         # Fashion ids exceed MNIST ids, so the max-merge always shows the top-left
         # (Fashion) item; its id gives the top-left label.
@@ -101,8 +101,10 @@ def test_val_size_zero_is_unchanged(id_dir):
     data = load_dataset("multi_mnist", data_dir=id_dir, val_size=0, **SIZES)
     default = load_dataset("multi_mnist", data_dir=id_dir, **SIZES)
     assert data.val_images is None and data.val_labels is None
-    for key in ("train_images", "train_labels", "test_images", "test_labels"):
+    for key in ("train_images", "test_images"):
         np.testing.assert_array_equal(getattr(data, key), getattr(default, key))
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(data.label_matrix(split), default.label_matrix(split))
     # Exactly the pairs of the generator over the whole training split with the train
     # stream's seed: the arrays a run without validation always got.
     ids = IDS["mnist"]["train"]
@@ -112,15 +114,17 @@ def test_val_size_zero_is_unchanged(id_dir):
         datasets._derived_seed(SIZES["seed"], 0), require_different_classes=True,
     )
     np.testing.assert_array_equal(data.train_images, expected_images)
-    np.testing.assert_array_equal(data.train_labels, expected_labels)
+    np.testing.assert_array_equal(data.label_matrix("train"), expected_labels)
     assert _visible_ids(data.train_images) == set(ids)  # nothing held out
 
 
 def test_split_is_deterministic_and_seeded(id_dir):
     a = load_dataset("multi_mnist", data_dir=id_dir, val_size=300, **SIZES)
     b = load_dataset("multi_mnist", data_dir=id_dir, val_size=300, **SIZES)
-    for key in ("train_images", "train_labels", "val_images", "val_labels"):
+    for key in ("train_images", "val_images"):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    for split in ("train", "val"):
+        np.testing.assert_array_equal(a.label_matrix(split), b.label_matrix(split))
     other = load_dataset("multi_mnist", data_dir=id_dir, val_size=300,
                          **{**SIZES, "seed": 4})
     assert _visible_ids(other.val_images) != _visible_ids(a.val_images)
@@ -129,8 +133,8 @@ def test_split_is_deterministic_and_seeded(id_dir):
 def test_embedded_sample_split():
     data = load_dataset("multi_mnist", data_source="embedded", train_size=100,
                         test_size=50, val_size=60)
-    assert data.val_images.shape == (60, 36, 36) and data.val_labels.shape == (60, 2)
-    assert np.all(data.val_labels[:, 0] != data.val_labels[:, 1])
+    assert data.val_images.shape == (60, 36, 36) and data.label_matrix("val").shape == (60, 2)
+    assert np.all(data.label_matrix("val")[:, 0] != data.label_matrix("val")[:, 1])
 
 
 def test_bad_val_size(id_dir, tmp_path):

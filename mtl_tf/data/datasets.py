@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+from collections.abc import Sequence
 
 import numpy as np
 from absl import logging
@@ -48,6 +49,7 @@ from mtl_tf.data.multi_mnist import make_multi_pairs, pair_nbytes
 from mtl_tf.data.multitask import MultiTaskData
 from mtl_tf.data.source_data import IDX_FILES, SourceData
 from mtl_tf.data.sources import SOURCES, load_source
+from mtl_tf.tasks import classification_specs
 
 __all__ = [
     "DATASETS",
@@ -278,6 +280,8 @@ def load_dataset(
     test_size: int = 10000,
     seed: int = 0,
     val_size: int = 0,
+    tasks: Sequence[str] | None = None,
+    image_size: int = 0,
     test_only: bool = False,
 ) -> MultiTaskData | MtflData:
     """Loads the sources and builds one of the Pareto MTL §6.1 overlay data sets, or MTFL.
@@ -292,6 +296,9 @@ def load_dataset(
       test_size: Number of test pairs to generate.
       seed: Seed of the pair generation and of the validation hold-out; each use gets
         its own derived seed.
+      tasks: The tasks to serve (MTFL: a selection of ``mtl_tf.data.mtfl.ALL_TASKS``);
+        None or empty: the data set's own tasks. The generated pairs have exactly two.
+      image_size: MTFL only: the side images are resized to; 0 for the data set's own.
       val_size: Number of validation pairs to generate; 0 for none. When positive,
         1/6 of each source's training images are held out (see the module docstring):
         validation pairs use only those, training pairs only the rest.
@@ -321,9 +328,18 @@ def load_dataset(
                 f"MTFL is read from --data_dir only, not --data_source={data_source}"
             )
         return load_mtfl(data_dir, train_size=train_size, test_size=test_size,
-                         val_size=val_size, seed=seed, test_only=test_only)
+                         val_size=val_size, seed=seed, tasks=tasks, image_size=image_size,
+                         test_only=test_only)
     if name not in _SPECS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    if image_size:
+        raise ValueError(f"--image_size applies to MTFL only; {name} pairs are "
+                         f"{_CANVAS}x{_CANVAS}: unset it")
+    if tasks and tuple(tasks) != _TASK_NAMES:
+        raise ValueError(
+            f"--tasks={','.join(tasks)}: {name} has the tasks {','.join(_TASK_NAMES)}; "
+            "leave --tasks unset (or use --method=stl for one task at a time)"
+        )
     if train_size < 1 or test_size < 1:
         raise ValueError(
             "--train_size and --test_size must be >= 1 for the generated pair data sets "
@@ -378,8 +394,9 @@ def load_dataset(
     )
     return MultiTaskData(
         name=name,
-        task_names=_TASK_NAMES,
-        num_classes=(_SOURCE_CLASSES[top], _SOURCE_CLASSES[bottom]),
+        tasks=classification_specs(
+            _TASK_NAMES, (_SOURCE_CLASSES[top], _SOURCE_CLASSES[bottom])
+        ),
         input_shape=(train_images.shape[1], train_images.shape[2], 1),
         train_images=train_images,
         train_labels=train_labels,
@@ -398,4 +415,4 @@ def load_run_dataset(config, test_only: bool = False) -> MultiTaskData | MtflDat
     return load_dataset(config.dataset, data_dir=config.data_dir,
                         data_source=config.data_source, train_size=config.train_size,
                         test_size=config.test_size, seed=config.seed, val_size=config.val_size,
-                        test_only=test_only)
+                        tasks=config.tasks, image_size=config.image_size, test_only=test_only)

@@ -29,9 +29,15 @@ from mtl_tf.data.mtfl_annotations import (
     resolve_root,
 )
 from mtl_tf.data.mtfl_images import IMAGE_SIZE, check_images, decode_image
+from mtl_tf.data.mtfl_landmarks import LANDMARK_SPEC, LANDMARKS, landmark_targets
 from mtl_tf.data.multitask import MultiTaskData
+from mtl_tf.tasks import TaskSpec, classification_specs
 
-__all__ = ["MtflData", "load_mtfl"]
+__all__ = ["ALL_TASKS", "MtflData", "load_mtfl", "task_specs"]
+
+# Every task MTFL can serve: the landmarks (regression, TCDCN's main task) and the four
+# attributes; `--tasks` picks some of them, in head order.
+ALL_TASKS = (LANDMARKS, *TASK_NAMES)
 
 # Seed streams of the sampling (see _derived_seed).
 _STREAM_TRAIN, _STREAM_TEST = 0, 1
@@ -47,25 +53,27 @@ class MtflData(MultiTaskData):
 
     Attributes:
       name: ``"mtfl"``.
-      task_names: :data:`TASK_NAMES`; label column ``i`` belongs to ``task_names[i]``.
-      num_classes: :data:`NUM_CLASSES`.
+      tasks: The selected tasks' specs (default the four attributes, :data:`TASK_NAMES`).
       input_shape: ``(150, 150, 3)``.
       train_images: numpy str ``[N]`` image paths.
-      train_labels: int32 ``[N, 4]`` 0-based labels (mapping: `mtfl_annotations`).
+      train_labels: ``{task: labels}``: int32 ``[N]`` 0-based attribute labels (mapping:
+        `mtfl_annotations`).
       test_images: numpy str ``[M]`` image paths.
-      test_labels: int32 ``[M, 4]``.
+      test_labels: ``{task: labels}`` of the M test images.
       origin: Where the data came from, for logs.
       val_images: numpy str ``[V]`` paths of held-out training records, or None.
-      val_labels: int32 ``[V, 4]``, or None.
+      val_labels: ``{task: labels}``, or None.
     """
 
+    # Side of the square the images are resized to (MTVIB: 150; `--image_size`).
+    image_size: int = IMAGE_SIZE
     # split -> decoded, cached tf.data.Dataset; see _decoded().
     _decoded_cache: dict = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
     def _decoded(self, split: str):
-        """The decoded, in-memory-cached ``(uint8 image, int32 labels[4])`` of a split.
+        """The decoded, in-memory-cached ``(uint8 image, {task: label})`` of a split.
 
         Built once per split and memoised: the trainer asks for a new pipeline every
         epoch (and the test pipeline is reused for validation and prediction), and all
@@ -84,12 +92,10 @@ class MtflData(MultiTaskData):
         paths = getattr(self, f"{split}_images")
         labels = getattr(self, f"{split}_labels")
 
-        def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            return decode_image(path), label
+        def decode(path: tf.Tensor, label: dict) -> tuple[tf.Tensor, dict]:
+            return decode_image(path, self.image_size), label
 
-        ds = tf.data.Dataset.from_tensor_slices(
-            (np.asarray(paths, dtype=str), np.asarray(labels, dtype=np.int32))
-        )
+        ds = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str), dict(labels)))
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.cache()
         self._decoded_cache[split] = ds
@@ -123,7 +129,8 @@ class MtflData(MultiTaskData):
           epoch: Zero-based epoch index.
 
         Returns:
-          A dataset of ``(float32 [B, 150, 150, 3] in [0, 1], {task_name: int32 [B]})``.
+          A dataset of ``(float32 [B, 150, 150, 3] in [0, 1], {task_name: labels})``,
+          labels as the `MultiTaskData` contract says (int32 ``[B]`` for an attribute).
 
         Raises:
           ValueError: If the split is unknown or absent, a task index is out of range or
@@ -149,16 +156,15 @@ class MtflData(MultiTaskData):
         ds = self._decoded(split)
         if shuffle:
             ds = ds.shuffle(
-                buffer_size=len(getattr(self, f"{split}_labels")),
+                buffer_size=self.num_examples(split),
                 seed=epoch_seed(seed, epoch),
                 reshuffle_each_iteration=False,
             )
         ds = ds.batch(batch_size)
         names = [self.task_names[k] for k in task_indices]
 
-        def to_model_input(image: tf.Tensor, label: tf.Tensor):
-            labels = {name: label[:, k] for name, k in zip(names, task_indices, strict=True)}
-            return tf.cast(image, tf.float32) / 255.0, labels
+        def to_model_input(image: tf.Tensor, label: dict):
+            return tf.cast(image, tf.float32) / 255.0, {name: label[name] for name in names}
 
         ds = ds.map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
@@ -178,10 +184,32 @@ def _sample_size(size: int | None, name: str) -> int | None:
     return int(size)
 
 
-def _as_arrays(root: str, records: Sequence[MtflRecord]) -> tuple[np.ndarray, np.ndarray]:
+def _as_arrays(
+    root: str, records: Sequence[MtflRecord], tasks: Sequence[str]
+) -> tuple[np.ndarray, dict]:
     paths = np.array([os.path.join(root, r.path) for r in records], dtype=str)
-    labels = np.array([r.labels() for r in records], dtype=np.int32).reshape(-1, len(TASK_NAMES))
-    return paths, labels
+    matrix = np.array([r.labels() for r in records], dtype=np.int32).reshape(-1, len(TASK_NAMES))
+    labels = {name: matrix[:, k] for k, name in enumerate(TASK_NAMES) if name in tasks}
+    if LANDMARKS in tasks:
+        labels[LANDMARKS] = landmark_targets(root, records)
+    return paths, {t: labels[t] for t in tasks}
+
+
+def task_specs(tasks: Sequence[str] | None = None) -> tuple[TaskSpec, ...]:
+    """The specs of the selected MTFL tasks (default: the four attributes, MTVIB §VI-A).
+
+    Raises:
+      ValueError: An unknown or repeated task, naming the allowed ones.
+    """
+    tasks = tuple(TASK_NAMES if not tasks else tasks)
+    unknown = [t for t in tasks if t not in ALL_TASKS]
+    if unknown or len(set(tasks)) != len(tasks):
+        raise ValueError(
+            f"--tasks={','.join(tasks)}: MTFL tasks are {', '.join(ALL_TASKS)}, each at most "
+            "once" + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
+    attributes = dict(zip(TASK_NAMES, classification_specs(TASK_NAMES, NUM_CLASSES), strict=True))
+    return tuple(LANDMARK_SPEC if t == LANDMARKS else attributes[t] for t in tasks)
 
 
 def load_mtfl(
@@ -191,6 +219,8 @@ def load_mtfl(
     test_size: int | None = 1000,
     val_size: int = 0,
     seed: int = 0,
+    tasks: Sequence[str] | None = None,
+    image_size: int = 0,
     test_only: bool = False,
 ) -> MtflData:
     """Loads MTFL annotations and samples the MTVIB §VI-A train / test sets.
@@ -214,6 +244,13 @@ def load_mtfl(
       test_size: Test records to sample; None or 0 for all 2,995.
       val_size: Training records to hold out for validation; 0 for none.
       seed: Seed of the sampling.
+      tasks: The tasks to serve, in head order, from :data:`ALL_TASKS`: ``landmarks``
+        (10 normalised coordinates, a regression; `mtl_tf.data.mtfl_landmarks`) and the
+        four attributes. Default (None or empty): the four attributes, MTVIB's problem.
+        The sample does not depend on the tasks.
+      image_size: Side of the square the images are resized to; 0 for MTVIB's 150. A
+        smaller size trains much faster on a CPU (36 is the other input size the
+        ``small_alexnet`` backbone knows).
       test_only: Check only the test images (the training sample is drawn all the same,
         so the test sample is the run's): for scoring a served model, which trains
         nothing.
@@ -228,6 +265,11 @@ def load_mtfl(
         directory, empty, unreadable or not a decodable image.
       ValueError: If a size is negative or the sizes exceed the records available.
     """
+    specs = task_specs(tasks)  # a bad --tasks fails before any file is read
+    if image_size < 0:
+        raise ValueError(f"image_size must be >= 0 (0: {IMAGE_SIZE}), got {image_size}")
+    size = int(image_size) or IMAGE_SIZE
+    names = [s.name for s in specs]
     train_size = _sample_size(train_size, "train_size")
     test_size = _sample_size(test_size, "test_size")
     if val_size < 0:
@@ -265,11 +307,11 @@ def load_mtfl(
         check_images(root, sorted(train + (val or []), key=lambda r: r.line), train_file)
     check_images(root, test, test_file)
 
-    train_images, train_labels = _as_arrays(root, train)
-    test_images, test_labels = _as_arrays(root, test)
+    train_images, train_labels = _as_arrays(root, train, names)
+    test_images, test_labels = _as_arrays(root, test, names)
     val_images = val_labels = None
     if val is not None:
-        val_images, val_labels = _as_arrays(root, val)
+        val_images, val_labels = _as_arrays(root, val, names)
     origin = f"MTFL annotations in {root}"
     logging.info(
         "mtfl: %d train / %d validation / %d test images sampled (seed %d) from %s",
@@ -277,9 +319,8 @@ def load_mtfl(
     )
     return MtflData(
         name="mtfl",
-        task_names=TASK_NAMES,
-        num_classes=NUM_CLASSES,
-        input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3),
+        tasks=specs,
+        input_shape=(size, size, 3),
         train_images=train_images,
         train_labels=train_labels,
         test_images=test_images,
@@ -287,4 +328,5 @@ def load_mtfl(
         origin=origin,
         val_images=val_images,
         val_labels=val_labels,
+        image_size=size,
     )

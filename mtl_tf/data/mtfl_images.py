@@ -196,16 +196,16 @@ def check_images(
     )
 
 
-def decode_image(path):
-    """Reads and decodes one image to uint8 ``[150, 150, 3]``: the pipeline's map, and
-    what `check_images` uses to judge a doubtful file.
+def decode_image(path, size: int = IMAGE_SIZE):
+    """Reads and decodes one image to uint8 ``[size, size, 3]`` (default 150, MTVIB's):
+    the pipeline's map, and what `check_images` uses to judge a doubtful file.
 
     ``decode_jpeg`` reads PNG (and GIF, BMP, WebP) too; ``channels=3`` expands grayscale.
     """
     import tensorflow as tf
 
     image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-    image = tf.image.resize(image, (IMAGE_SIZE, IMAGE_SIZE), method="bilinear", antialias=True)
+    image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
     # Back to uint8 for the cache (4x smaller than float32); round, not truncate, so that
     # an image already at 150x150 (AFLW) comes back unchanged.
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)

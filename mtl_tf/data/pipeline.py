@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -30,6 +30,34 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(state[0]) << 31 | int(state[1]) >> 1
 
 
+def _label_dict(labels, task_names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Labels as ``{task: array}``: a dict passes (int -> int32, float -> float32), an int
+    ``[N, T]`` matrix (the papers' all-classification layout) is split by column."""
+    if isinstance(labels, Mapping):
+        missing = [t for t in task_names if t not in labels]
+        if missing:
+            raise ValueError(f"labels lack tasks {missing}; they hold {list(labels)}")
+        out = {}
+        for t in task_names:
+            y = np.asarray(labels[t])
+            out[t] = y.astype(np.int32 if np.issubdtype(y.dtype, np.integer) else np.float32)
+        return out
+    labels = np.asarray(labels)
+    if labels.ndim == 1 and len(task_names) == 1:
+        labels = labels[:, np.newaxis]
+    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"labels must be a dict task -> array or integers of shape [N, num_tasks], got "
+            f"{labels.dtype} {labels.shape}"
+        )
+    if labels.shape[1] != len(task_names):
+        raise ValueError(
+            f"labels have {labels.shape[1]} columns (shape {labels.shape}) but "
+            f"{len(task_names)} task names were given: {task_names}"
+        )
+    return {name: labels[:, i].astype(np.int32) for i, name in enumerate(task_names)}
+
+
 def make_dataset(
     images: np.ndarray,
     labels: np.ndarray,
@@ -52,7 +80,9 @@ def make_dataset(
 
     Args:
       images: uint8 ``[N, H, W]`` (a channel axis is added) or ``[N, H, W, C]``.
-      labels: Integer ``[N, num_tasks]``; column ``i`` belongs to ``task_names[i]``.
+      labels: ``{task: array}`` (int ``[N]`` class ids, float ``[N, d]`` regression
+        targets; see `MultiTaskData`), or the papers' integer ``[N, num_tasks]`` matrix
+        whose column ``i`` belongs to ``task_names[i]``.
       task_names: Names of the tasks, used as the keys of the label dict.
       batch_size: Examples per batch.
       shuffle: Shuffle the examples (over the whole data set) before batching.
@@ -61,13 +91,13 @@ def make_dataset(
       drop_remainder: Drop the last, smaller batch.
 
     Returns:
-      A dataset of ``(float32 [B, H, W, C] in [0, 1], {task_name: int32 [B]})``.
+      A dataset of ``(float32 [B, H, W, C] in [0, 1], {task_name: labels})``: int32
+      ``[B]`` for a classification task, float32 ``[B, d]`` for a regression task.
 
     Raises:
       ValueError: If shapes, dtypes or arguments are inconsistent.
     """
     images = np.asarray(images)
-    labels = np.asarray(labels)
     task_names = tuple(task_names)
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8, got {images.dtype} with shape {images.shape}")
@@ -75,31 +105,17 @@ def make_dataset(
         images = images[..., np.newaxis]
     elif images.ndim != 4:
         raise ValueError(f"images must have shape [N, H, W] or [N, H, W, C], got {images.shape}")
-    if labels.ndim == 1 and len(task_names) == 1:
-        labels = labels[:, np.newaxis]
-    if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"labels must be integers of shape [N, num_tasks], got {labels.dtype} "
-            f"{labels.shape}"
-        )
-    if labels.shape[0] != images.shape[0]:
-        raise ValueError(
-            f"images and labels disagree on the number of examples: images {images.shape}, "
-            f"labels {labels.shape}"
-        )
-    if labels.shape[1] != len(task_names) or not task_names:
-        raise ValueError(
-            f"labels have {labels.shape[1]} columns (shape {labels.shape}) but "
-            f"{len(task_names)} task names were given: {task_names}"
-        )
-    if len(set(task_names)) != len(task_names):
-        raise ValueError(f"task names must be unique, got {task_names}")
+    if len(set(task_names)) != len(task_names) or not task_names:
+        raise ValueError(f"task names must be non-empty and unique, got {task_names}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-
-    label_dict = {
-        name: labels[:, i].astype(np.int32) for i, name in enumerate(task_names)
-    }
+    label_dict = _label_dict(labels, task_names)
+    for name, y in label_dict.items():
+        if len(y) != images.shape[0]:
+            raise ValueError(
+                f"images and labels disagree on the number of examples: images "
+                f"{images.shape}, labels of {name} {y.shape}"
+            )
     ds = tf.data.Dataset.from_tensor_slices((images, label_dict)).cache()
     if shuffle:
         ds = ds.shuffle(
@@ -143,15 +159,14 @@ def split_dataset(
       epoch: epoch index, for the per-epoch shuffle.
 
     Returns:
-      Batches of (float32 images in [0, 1], {task name: int32 labels}).
+      Batches of (float32 images in [0, 1], {task name: labels}).
     """
     tasks = [data.task_names[k] for k in task_indices]
     if hasattr(data, "make_split_dataset"):
         return data.make_split_dataset(split, list(task_indices), batch_size,
                                        shuffle=shuffle, seed=seed, epoch=epoch)
     images = getattr(data, f"{split}_images")
-    labels = getattr(data, f"{split}_labels")
     if images is None:
         raise ValueError(f"the {data.name} data has no {split!r} split")
-    return make_dataset(images, labels[:, list(task_indices)], tasks, batch_size,
+    return make_dataset(images, data.labels(split, tasks), tasks, batch_size,
                         shuffle=shuffle, seed=seed, epoch=epoch)

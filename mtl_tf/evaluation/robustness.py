@@ -16,6 +16,7 @@ import tensorflow as tf
 from mtl_tf.config import RunConfig
 from mtl_tf.evaluation import attacks
 from mtl_tf.evaluation import metrics as metrics_lib
+from mtl_tf.tasks import TaskSpec
 
 
 def evaluate_robustness(
@@ -72,9 +73,10 @@ def overall_result(
     single_task: bool,
     model_results: Sequence[dict],
     logits_by_task: Mapping[str, np.ndarray] | None,
-    labels: np.ndarray,
+    labels: Mapping[str, np.ndarray] | np.ndarray,
     task_names: Sequence[str],
     best_index: int | None = None,
+    specs: Sequence[TaskSpec] | None = None,
 ) -> dict | None:
     """A run's single answer per task (the top level of metrics.json), or None.
 
@@ -90,22 +92,23 @@ def overall_result(
       model_results: one dict per model (accuracy, loss, joint_accuracy, robustness).
       logits_by_task: the test logits of every task (None when not available, e.g. a
         grid search whose points were read back).
-      labels: int [N, len(task_names)] test labels.
+      labels: {task: test labels} (or the papers' int [N, len(task_names)] matrix).
+      specs: the tasks' specs (default: all classification), see `summarize`.
       task_names: the data set's tasks.
       best_index: for a grid search, the index of the selected point in
         `model_results`.
     """
-    keys = ("accuracy", "loss", "joint_accuracy", "robustness")
+    keys = ("accuracy", "loss", "error", "joint_accuracy", "robustness")
     if best_index is not None:
         return {k: model_results[best_index].get(k) for k in keys}
     if single_task:
-        overall = metrics_lib.summarize(logits_by_task, labels, task_names)
+        overall = metrics_lib.summarize(logits_by_task, labels, task_names, specs)
         overall["robustness"] = combine_single_task_robustness(model_results)
         return overall
     if len(model_results) == 1:
         if logits_by_task is None:
             return {k: model_results[0].get(k) for k in keys}
-        overall = metrics_lib.summarize(logits_by_task, labels, task_names)
+        overall = metrics_lib.summarize(logits_by_task, labels, task_names, specs)
         overall["robustness"] = model_results[0].get("robustness")
         return overall
     return None

@@ -9,10 +9,16 @@
       "dataset": "multi_mnist",
       "data_origin": "IDX files in ...",
       "tasks": ["top_left", "bottom_right"],
-      "num_classes": [10, 10],
-      "accuracy": {"top_left": 0.91, "bottom_right": 0.89},   # test, inference mode
-      "loss": {"top_left": 0.31, "bottom_right": 0.35},       # test cross-entropy
-      "joint_accuracy": 0.83,          # fraction of test examples with every task right
+      "num_classes": [10, 10],         # each task's size: classes, or regression outputs
+      "task_specs": [{"name": "top_left", "kind": "classification", "size": 10}, ...],
+                                       # mtl_tf.tasks.TaskSpec.to_json; a regression task
+                                       # adds "loss" (mse | l1) and maybe "landmark_eyes"
+      "accuracy": {"top_left": 0.91, "bottom_right": 0.89},   # classification tasks only
+      "loss": {"top_left": 0.31, "bottom_right": 0.35},       # test loss of every task
+      "error": {"landmarks": {"mae": 0.02, "rmse": 0.03, "nme": 0.09}},
+                                       # regression tasks only (absent without any)
+      "joint_accuracy": 0.83,          # fraction of test examples with every
+                                       # classification task right (regression left out)
       "robustness": {                  # adversarial test accuracy (mtl_tf.evaluation.attacks)
         "attack": "fgsm", "loss": "...", "etas": [0.0, 0.05, ...],
         "accuracy": {"0": {"top_left": 0.91, ...}, "0.05": {...}, ...},
@@ -38,6 +44,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mtl_tf.tasks import specs_to_json
+
 SCHEMA_VERSION = 1
 
 
@@ -61,9 +69,11 @@ def build_metrics(
         "data_origin": data.origin,
         "tasks": list(data.task_names),
         "num_classes": list(data.num_classes),
+        "task_specs": specs_to_json(data.tasks),
         "input_shape": [int(d) for d in data.input_shape],
         "accuracy": overall["accuracy"] if overall else None,
         "loss": overall["loss"] if overall else None,
+        "error": overall.get("error") if overall else None,
         "joint_accuracy": overall["joint_accuracy"] if overall else None,
         "robustness": overall.get("robustness") if overall else None,
         "models": model_results,
@@ -71,8 +81,8 @@ def build_metrics(
         "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,
         "optimizer": config.optimizer,
-        "train_size": int(len(data.train_labels)),
-        "test_size": int(len(data.test_labels)),
+        "train_size": data.num_examples("train"),
+        "test_size": data.num_examples("test"),
         "seed": config.seed,
         "evaluation": "inference mode: BatchNorm moving statistics; VIB z = mean",
         "wall_time_seconds": round(float(wall_time_seconds), 3),

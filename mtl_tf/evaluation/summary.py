@@ -8,7 +8,8 @@ import numpy as np
 
 
 def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> str:
-    """A small text table of per-task test accuracy for the end of a CLI run."""
+    """A small text table of per-task test accuracy (regression tasks: NME or MAE) for the
+    end of a CLI run. Joint accuracy counts the classification tasks only."""
     if metrics["dataset"] == "synthetic":
         solutions = np.asarray(metrics["synthetic"]["solutions"])
         lines = [f"Synthetic example ({metrics['method']}): objective values (f1, f2)"]
@@ -17,6 +18,9 @@ def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> st
     lines = [f"Test accuracy ({metrics['method']} on {metrics['dataset']}, inference mode):"]
     for model in metrics["models"]:
         parts = [f"{t} {a:.2%}" for t, a in model["accuracy"].items()]
+        # Regression tasks: NME for landmarks, else MAE (their own units).
+        parts += [f"{t} NME {e['nme']:.4f}" if "nme" in e else f"{t} MAE {e['mae']:.4g}"
+                  for t, e in (model.get("error") or {}).items()]
         joint = model.get("joint_accuracy")
         tail = f"  joint {joint:.2%}" if joint is not None and len(parts) > 1 else ""
         lines.append(f"  {model['name']:<12} " + "  ".join(parts) + tail)

@@ -132,6 +132,9 @@ def _final_metrics(entry: Mapping[str, Any], tasks: list[str]) -> dict[str, floa
         loss = (entry.get("loss") or {}).get(task)
         if loss is not None:
             out[f"test/{task}_loss"] = float(loss)
+        # Regression tasks: their errors (MAE, RMSE, and NME for landmarks).
+        for name, value in ((entry.get("error") or {}).get(task) or {}).items():
+            out[f"test/{task}_{name}"] = float(value)
     robustness = entry.get("robustness") or {}
     attack = robustness.get("attack", "attack")
     joint = robustness.get("joint_accuracy") or {}

@@ -51,7 +51,8 @@ def run_test_images(config, count: int = WARMUP_IMAGES) -> np.ndarray:
     data = load_run_dataset(config, test_only=True)  # the training pairs are not needed
     # Only the first images go through the pipeline: MTFL decodes JPEGs from paths.
     head = dataclasses.replace(
-        data, test_images=data.test_images[:count], test_labels=data.test_labels[:count]
+        data, test_images=data.test_images[:count],
+        test_labels={t: y[:count] for t, y in data.test_labels.items()},
     )
     batches = split_dataset(head, "test", [0], count, shuffle=False, seed=config.seed)
     return np.concatenate([images.numpy() for images, _ in batches])

@@ -52,8 +52,8 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
                                 shuffle=False, seed=config.seed)
         logits = metrics_lib.predict_logits(trainer, test_ds)
         logits_by_task.update(logits)
-        entry.update(metrics_lib.summarize(logits, data.test_labels[:, list(plan.task_indices)],
-                                           tasks))
+        entry.update(metrics_lib.summarize(logits, data.test_labels, data.task_names,
+                                           data.tasks))
         entry.pop("robustness", None)
         if config.etas:
             entry["robustness"] = evaluate_robustness(config, trainer, test_ds, tasks, model_dir)
@@ -61,8 +61,8 @@ def _evaluate_run(run_dir: str, eval_config: RunConfig, restored_run) -> dict:
         overall = overall_result(
             single_task=spec.single_task, model_results=metrics["models"],
             logits_by_task=logits_by_task, labels=data.test_labels,
-            task_names=data.task_names)
-        for key in ("accuracy", "loss", "joint_accuracy", "robustness"):
+            task_names=data.task_names, specs=data.tasks)
+        for key in ("accuracy", "loss", "error", "joint_accuracy", "robustness"):
             metrics[key] = overall.get(key)
     metrics["evaluated_with"] = {f: getattr(config, f) for f in REEVALUATION_FIELDS}
     atomic_write_json(os.path.join(run_dir, "metrics.json"), metrics)
@@ -145,7 +145,7 @@ def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     test_ds = split_dataset(data, "test", indices, config.batch_size, shuffle=False,
                             seed=config.seed)
     summary = metrics_lib.summarize(metrics_lib.predict_logits(model, test_ds),
-                                    data.test_labels[:, indices], model.task_names)
+                                    data.test_labels, data.task_names, data.tasks)
     if config.etas:
         summary["robustness"] = evaluate_robustness(config, model, test_ds, model.task_names)
     return {"saved_model": path, "dataset": data.name, "tasks": list(model.task_names),

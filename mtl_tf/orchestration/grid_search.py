@@ -99,7 +99,7 @@ def _train_point(
     val_ds = split_dataset(data, "val", plan.task_indices, config.batch_size,
                            shuffle=False, seed=config.seed)
     val = metrics_lib.summarize(
-        metrics_lib.predict_logits(trainer, val_ds), data.val_labels, data.task_names
+        metrics_lib.predict_logits(trainer, val_ds), data.val_labels, data.task_names, data.tasks
     )
     logging.info(
         "Grid point %d (%s): validation joint accuracy %.4f, test joint accuracy %.4f",

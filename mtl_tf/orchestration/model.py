@@ -47,7 +47,7 @@ def train_model(
     test_ds = split_dataset(data, "test", plan.task_indices, config.batch_size,
                             shuffle=False, seed=config.seed)
     logits = metrics_lib.predict_logits(trainer, test_ds)
-    summary = metrics_lib.summarize(logits, data.test_labels[:, list(plan.task_indices)], tasks)
+    summary = metrics_lib.summarize(logits, data.test_labels, data.task_names, data.tasks)
     summary["task_weights"] = {
         t: last_logs[f"{t}_weight"] for t in tasks if f"{t}_weight" in last_logs
     }

@@ -111,7 +111,7 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
         # Under the strategy: the weightings' state must be distributed variables.
         with distribute.scope(strategy), distribute.replica_identical_state(strategy):
             # Validates the weighting options.
-            plans = plan_models(config, spec, data.task_names, len(data.train_labels))
+            plans = plan_models(config, spec, data.task_names, data.num_examples("train"))
     # Only the chief writes the run directory; it holds the directory's lock throughout,
     # so a second process started on the same --output_dir is refused, not interleaved.
     with run_dir_lib.locked(run_dir) if chief else contextlib.nullcontext():
@@ -148,7 +148,7 @@ def _train_and_report(config: RunConfig, spec, data, plans: list[ModelPlan], str
     overall = overall_result(
         single_task=spec.single_task, model_results=model_results,
         logits_by_task=logits_by_task, labels=data.test_labels, task_names=data.task_names,
-        best_index=0 if grid is not None else None)
+        best_index=0 if grid is not None else None, specs=data.tasks)
 
     metrics = schema.build_metrics(
         config=config,

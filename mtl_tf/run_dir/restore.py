@@ -17,6 +17,7 @@ import tensorflow as tf
 from mtl_tf import methods as methods_lib
 from mtl_tf.config import RunConfig
 from mtl_tf.io_utils import read_json
+from mtl_tf.tasks import TaskSpec, classification_specs, specs_from_json
 from mtl_tf.training.checkpoints import damage_reason, restore_checkpoint
 from mtl_tf.training.fit import ModelPlan, build_trainer, plan_models
 from mtl_tf.weighting.fixed import FixedWeighting, grid_weight_vectors
@@ -35,10 +36,17 @@ class _DataInfo:
     """The few attributes of `MultiTaskData` that building a model needs."""
 
     name: str
-    task_names: tuple[str, ...]
-    num_classes: tuple[int, ...]
+    tasks: tuple[TaskSpec, ...]
     input_shape: tuple[int, int, int]
     num_train: int
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tasks)
+
+    @property
+    def num_classes(self) -> tuple[int, ...]:
+        return tuple(t.size for t in self.tasks)
 
 
 def _read_json(path: str) -> dict:
@@ -65,6 +73,8 @@ def load_finished_run(run_dir: str, input_shape: tuple[int, int, int] | None = N
     raw = {k: v for k, v in raw.items() if k in fields}
     if raw.get("task_weights") is not None:
         raw["task_weights"] = tuple(raw["task_weights"])
+    if raw.get("tasks") is not None:
+        raw["tasks"] = tuple(raw["tasks"])
     config = RunConfig(**raw)
     metrics = _read_json(os.path.join(run_dir, "metrics.json"))
     dataset = metrics.get("dataset", config.dataset)
@@ -78,8 +88,9 @@ def load_finished_run(run_dir: str, input_shape: tuple[int, int, int] | None = N
         )
     data = _DataInfo(
         name=dataset,
-        task_names=tuple(metrics["tasks"]),
-        num_classes=tuple(int(c) for c in metrics["num_classes"]),
+        # Runs written before task specs existed were all classification.
+        tasks=(specs_from_json(metrics["task_specs"]) if metrics.get("task_specs")
+               else classification_specs(metrics["tasks"], metrics["num_classes"])),
         input_shape=tuple(int(d) for d in shape),  # type: ignore[arg-type]
         num_train=int(metrics["train_size"]),
     )

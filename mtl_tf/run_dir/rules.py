@@ -50,6 +50,8 @@ def config_dict(config: RunConfig) -> dict[str, Any]:
     d = dataclasses.asdict(config)
     if d.get("task_weights") is not None:
         d["task_weights"] = list(d["task_weights"])
+    if d.get("tasks") is not None:
+        d["tasks"] = list(d["tasks"])
     if d.get("etas") is not None:
         d["etas"] = list(d["etas"])
     return d

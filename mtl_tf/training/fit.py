@@ -142,7 +142,7 @@ def plan_models(
 def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan) -> MultiTaskTrainer:
     """The network and trainer of `plan`, compiled, with every variable built.
 
-    `data` needs only `task_names`, `num_classes` and `input_shape`, so a finished run
+    `data` needs only `tasks`, `task_names`, `num_classes` and `input_shape`, so a finished run
     can be rebuilt from its metrics.json without loading its data.
     """
 
@@ -161,7 +161,8 @@ def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan) ->
         image_size=config.backbone_image_size,
     )
     trainer = MultiTaskTrainer(
-        encoder, heads, plan.weighting, beta=config.beta if encoder_kind == "vib" else 0.0
+        encoder, heads, plan.weighting, beta=config.beta if encoder_kind == "vib" else 0.0,
+        task_specs=[data.tasks[k] for k in plan.task_indices],
     )
     trainer.compile(optimizer=make_optimizer(config))
     # Build every variable now (model and optimizer slots) so that a checkpoint restores
@@ -257,7 +258,7 @@ def fit_model(
     """
     chief = distribute.is_chief(strategy)
     tasks = [data.task_names[k] for k in plan.task_indices]
-    num_train = len(data.train_labels)
+    num_train = data.num_examples("train")
     with distribute.scope(strategy):
         trainer = build_trainer(config, spec, data, plan)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")

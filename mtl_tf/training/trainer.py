@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 import keras
 import tensorflow as tf
 
+from mtl_tf.tasks import CLASSIFICATION, TaskSpec
 from mtl_tf.training import distribute
 from mtl_tf.training.distribute import ReplicaSync
 from mtl_tf.weighting.base import Weighting
@@ -41,6 +42,30 @@ from mtl_tf.weighting.min_norm import gram_matrix
 
 def _squared_norm(grads: Sequence[tf.Tensor]) -> tf.Tensor:
     return tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads])
+
+
+def per_example_loss(spec: TaskSpec, labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
+    """One task's loss per example [B], as its spec says.
+
+    Classification: sparse softmax cross-entropy from logits (MTVIB eq. 7). Regression:
+    the mean over the ``size`` outputs of the squared error (``mse``; Kendall et al.
+    2018 eq. 5, Gaussian likelihood) or of the absolute error (``l1``; Laplace).
+    Also the loss FGSM/PGD attack (`mtl_tf.evaluation.attack_graph`).
+    """
+    if spec.is_classification:
+        return keras.losses.sparse_categorical_crossentropy(labels, outputs, from_logits=True)
+    diff = tf.cast(outputs, tf.float32) - tf.reshape(tf.cast(labels, tf.float32),
+                                                     [-1, spec.size])
+    return tf.reduce_mean(tf.square(diff) if spec.loss == "mse" else tf.abs(diff), axis=-1)
+
+
+def _output_size(head: keras.Model) -> int:
+    """A head's output width, for a default classification spec; 1 when the head was
+    never called symbolically (the trainer's classification loss does not use it)."""
+    try:
+        return int(head.output.shape[-1])
+    except (AttributeError, ValueError, TypeError):
+        return 1
 
 
 def _keras_logs(logs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -61,9 +86,12 @@ class MultiTaskTrainer(keras.Model):
 
     Args:
       encoder: functional model, image -> dict with "z" (and "mean", "log_var" for VIB).
-      heads: task name -> functional model, z -> logits. Order defines the task order.
+      heads: task name -> functional model, z -> logits (classification) or predictions
+        (regression). Order defines the task order.
       weighting: the task-weighting strategy.
       beta: weight of the VIB KL term (MTVIB eq. 23); ignored for deterministic encoders.
+      task_specs: one `mtl_tf.tasks.TaskSpec` per head, in head order: each task's loss
+        and metrics follow its spec. Default: every head a classification (the papers').
     """
 
     def __init__(
@@ -73,12 +101,24 @@ class MultiTaskTrainer(keras.Model):
         weighting: Weighting,
         *,
         beta: float = 0.0,
+        task_specs: Sequence[TaskSpec] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.encoder = encoder
         self.task_names = tuple(heads)
         self.heads = dict(heads)
+        if task_specs is None:
+            task_specs = [TaskSpec(t, CLASSIFICATION, _output_size(h))
+                          for t, h in self.heads.items()]
+        self.task_specs = tuple(task_specs)
+        if tuple(s.name for s in self.task_specs) != self.task_names:
+            raise ValueError(
+                f"task specs {[s.name for s in self.task_specs]} do not match the heads "
+                f"{list(self.task_names)}"
+            )
+        # Joint accuracy counts the classification tasks only: a regression has no "right".
+        self._classified = [k for k, s in enumerate(self.task_specs) if s.is_classification]
         # tf.train.Checkpoint follows attributes that are layers, but not a dict of them:
         # without these, a head's trainable weights were saved only through the optimizer
         # and its BatchNorm moving statistics not at all, so resumed, exported and
@@ -87,6 +127,7 @@ class MultiTaskTrainer(keras.Model):
         for index, head in enumerate(heads.values()):
             setattr(self, f"head_{index}", head)
         self.weighting = weighting
+        weighting.bind_tasks(self.task_specs)
         self.beta = float(beta)
         self.is_vib = "mean" in encoder.output
         if weighting.num_tasks != len(self.task_names):
@@ -110,13 +151,20 @@ class MultiTaskTrainer(keras.Model):
         self.joint_tracker = mean(name="joint_accuracy")
         self.kl_tracker = mean(name="kl")
         self.task_loss_trackers = [mean(name=f"{t}_loss") for t in self.task_names]
-        self.task_acc_trackers = [acc(name=f"{t}_accuracy") for t in self.task_names]
+        # Accuracy for a classification head, mean absolute error for a regression head.
+        self.task_acc_trackers = [
+            acc(name=f"{s.name}_accuracy") if s.is_classification
+            else keras.metrics.MeanAbsoluteError(name=f"{s.name}_mae")
+            for s in self.task_specs
+        ]
         self.task_weight_trackers = [mean(name=f"{t}_weight") for t in self.task_names]
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         # Listed here so that Keras resets them at every epoch and evaluate().
-        trackers = [self.loss_tracker, self.joint_tracker]
+        trackers = [self.loss_tracker]
+        if self._classified:
+            trackers.append(self.joint_tracker)
         trackers += self.task_loss_trackers + self.task_acc_trackers + self.task_weight_trackers
         if self.is_vib:
             trackers.append(self.kl_tracker)
@@ -140,7 +188,9 @@ class MultiTaskTrainer(keras.Model):
         logits: Sequence[tf.Tensor],
         sync: ReplicaSync | None = None,
     ) -> list[tf.Tensor]:
-        """Mean cross-entropy per task (from logits, for numerical stability).
+        """Mean loss per task, from its spec: sparse cross-entropy from logits
+        (classification, MTVIB eq. 7), or the mean over outputs of the squared (``mse``)
+        or absolute (``l1``) error (regression).
 
         A list of scalars, not a stacked tensor: per-task gradients must start from
         tensors recorded on the tape, and slicing a stack after the tape has closed
@@ -148,12 +198,8 @@ class MultiTaskTrainer(keras.Model):
         global-batch mean.
         """
         mean = tf.reduce_mean if sync is None else sync.batch_mean
-        return [
-            mean(
-                keras.losses.sparse_categorical_crossentropy(labels[t], logits[k], from_logits=True)
-            )
-            for k, t in enumerate(self.task_names)
-        ]
+        return [mean(per_example_loss(spec, labels[spec.name], logits[k]))
+                for k, spec in enumerate(self.task_specs)]
 
     def _encoder_regularization(
         self, encoded: Mapping[str, tf.Tensor], sync: ReplicaSync
@@ -174,9 +220,12 @@ class MultiTaskTrainer(keras.Model):
             self.task_acc_trackers[k].update_state(labels[t], logits[k])
             if weights is not None:
                 self.task_weight_trackers[k].update_state(weights[k])
-            pred = tf.argmax(logits[k], axis=-1, output_type=tf.int32)
-            correct.append(tf.equal(pred, tf.cast(labels[t], tf.int32)))
-        self.joint_tracker.update_state(tf.cast(tf.reduce_all(tf.stack(correct), 0), tf.float32))
+            if k in self._classified:
+                pred = tf.argmax(logits[k], axis=-1, output_type=tf.int32)
+                correct.append(tf.equal(pred, tf.cast(labels[t], tf.int32)))
+        if correct:
+            self.joint_tracker.update_state(
+                tf.cast(tf.reduce_all(tf.stack(correct), 0), tf.float32))
 
     # ------------------------------------------------------------------ training
     def train_step(self, data):

@@ -14,7 +14,7 @@ every module in it, so nothing else needs editing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import keras
@@ -76,6 +76,8 @@ class Weighting(keras.layers.Layer):
         if num_tasks < 1:
             raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
         self.num_tasks = num_tasks
+        # Set by `bind_tasks`; None: not told (every task treated as classification).
+        self.task_specs: tuple[Any, ...] | None = None
 
     @classmethod
     def from_config(cls, num_tasks: int, config: Any) -> Weighting:  # type: ignore[override]
@@ -117,6 +119,15 @@ class Weighting(keras.layers.Layer):
         """
         del config
         return []
+
+    def bind_tasks(self, task_specs: Sequence[Any]) -> None:
+        """Told by the trainer which tasks it weights (`mtl_tf.tasks.TaskSpec`, head
+        order), before the first step. Most strategies ignore the task types; one whose
+        objective depends on them (uncertainty weighting: Kendall et al.'s regression
+        form vs MTVIB eq. 23) reads `self.task_specs`."""
+        if len(task_specs) != self.num_tasks:
+            raise ValueError(f"{len(task_specs)} task specs for {self.num_tasks} tasks")
+        self.task_specs = tuple(task_specs)
 
     def describe(self) -> dict[str, Any]:
         """Static facts about this strategy instance for metrics.json (e.g. a preference)."""

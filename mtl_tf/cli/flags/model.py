@@ -52,3 +52,21 @@ def _check_backbone_options(values: dict) -> bool:
                 f"({', '.join(choices.APPLICATION_BACKBONES)}), not --backbone="
                 f"{values['backbone']}; drop it or choose one of them")
     return True
+
+
+@flags.multi_flags_validator(["image_size", "backbone"],
+                             message="--image_size does not fit --backbone")
+def _check_image_size_for_backbone(values: dict) -> bool:
+    # Before TensorFlow loads and the images are decoded: the backbone would refuse it.
+    size, backbone = values["image_size"], values["backbone"]
+    if not size:
+        return True
+    if backbone == "small_alexnet" and size not in (36, 150):
+        raise flags.ValidationError(
+            f"--image_size={size}: small_alexnet takes 36x36 or 150x150 inputs (MTVIB "
+            "Tables I and II); use --image_size=36 or 150, or --backbone=lenet (any size "
+            ">= 20)")
+    if backbone == "lenet" and size < 20:
+        raise flags.ValidationError(f"--image_size={size}: lenet needs images of at least "
+                                    "20x20; use --image_size=20 or more")
+    return True

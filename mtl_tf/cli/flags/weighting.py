@@ -89,11 +89,11 @@ def _check_preference_index(values: dict) -> bool:
 
 
 @flags.multi_flags_validator(
-    ["task_weights", "dataset"],
+    ["task_weights", "dataset", "tasks"],
     message="--task_weights needs one weight per task of --dataset")
 def _check_task_weight_count(values: dict) -> bool:
     weights, dataset = values["task_weights"], values["dataset"]
-    tasks = choices.NUM_TASKS.get(dataset)
+    tasks = len(values["tasks"]) if values["tasks"] else choices.NUM_TASKS.get(dataset)
     if weights is not None and tasks is not None and len(weights) != tasks:
         raise flags.ValidationError(
             f"--task_weights has {len(weights)} values but the data set has {tasks} tasks; "
