@@ -33,7 +33,7 @@ def test_test_only_builds_the_same_test_pairs_and_no_training_pairs(tiny_idx_dir
     test = load_dataset("multi_mnist", data_dir=tiny_idx_dir, train_size=300, test_size=40,
                         seed=3, val_size=30, test_only=True)
     np.testing.assert_array_equal(test.test_images, full.test_images)
-    np.testing.assert_array_equal(test.test_labels, full.test_labels)
+    np.testing.assert_array_equal(test.label_matrix("test"), full.label_matrix("test"))
     assert test.train_images.shape == (0, 36, 36) and test.num_examples("train") == 0
     assert test.val_images is None and test.input_shape == full.input_shape
 

@@ -50,6 +50,7 @@ from mtl_tf.data.multitask import MultiTaskData
 from mtl_tf.data.source_data import IDX_FILES, SourceData
 from mtl_tf.data.sources import SOURCES, load_source
 from mtl_tf.tasks import classification_specs
+from mtl_tf.user_data import split_dataset_name
 
 __all__ = [
     "DATASETS",
@@ -330,6 +331,12 @@ def load_dataset(
         return load_mtfl(data_dir, train_size=train_size, test_size=test_size,
                          val_size=val_size, seed=seed, tasks=tasks, image_size=image_size,
                          test_only=test_only)
+    scheme, location = split_dataset_name(name)
+    if scheme is not None:  # your own data: csv:PATH, tfds:NAME
+        return _user_dataset(scheme, location, tasks=tasks, data_dir=data_dir,
+                             data_source=data_source, train_size=train_size,
+                             test_size=test_size, val_size=val_size, seed=seed,
+                             image_size=image_size, test_only=test_only)
     if name not in _SPECS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if image_size:
@@ -406,6 +413,18 @@ def load_dataset(
         val_images=val_images,
         val_labels=val_labels,
     )
+
+
+def _user_dataset(scheme: str, location: str, **kwargs) -> MultiTaskData:
+    """``csv:PATH`` (`mtl_tf.data.csv_data`) or ``tfds:NAME`` (`mtl_tf.data.tfds_data`)."""
+    if scheme == "csv":
+        from mtl_tf.data.csv_data import load_csv_dataset
+
+        kwargs.pop("data_dir"), kwargs.pop("data_source")
+        return load_csv_dataset(location, kwargs.pop("tasks"), **kwargs)
+    from mtl_tf.data.tfds_data import load_tfds_dataset
+
+    return load_tfds_dataset(location, kwargs.pop("tasks"), **kwargs)
 
 
 def load_run_dataset(config, test_only: bool = False) -> MultiTaskData | MtflData:

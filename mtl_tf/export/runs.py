@@ -111,7 +111,10 @@ def export_run(
 
     config, _, data, restored = restore_run(run_dir, input_shape)
     spec = get_method(config.method)
-    names = class_names(data.name, data.task_names, data.num_classes)
+    # A task spec's own names (your data: CSV values, tfds ClassLabel names) first,
+    # else the known data sets' (`mtl_tf.data.class_names`).
+    names = {**class_names(data.name, data.task_names, data.num_classes),
+             **{t.name: t.class_names for t in data.tasks if t.class_names}}
     todo = []
     for plan, trainer, model_dir in restored:
         single = not plan.subdir or config.grid_points
