@@ -33,9 +33,11 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
+
+from mtl_tf.tasks import CLASSIFICATION, TaskSpec
+from mtl_tf.training.trainer import per_example_loss
 
 __all__ = ["Attacker", "Labels", "eot_seeds", "get_attacker", "stack_labels"]
 
@@ -56,11 +58,18 @@ class Attacker:
         unknown = [t for t in self.task_names if t not in model.heads]
         if unknown:
             raise ValueError(f"tasks {unknown} are not heads of the model {tuple(model.heads)}")
+        # The attacked loss and the score of each task follow its spec (a model without
+        # specs, e.g. a served classifier, has classification heads only).
+        by_name = {s.name: s for s in getattr(model, "task_specs", ())}
+        self.specs = tuple(by_name.get(t) or TaskSpec(t, CLASSIFICATION, 1)
+                           for t in self.task_names)
+        self._widths = [1 if s.is_classification else s.size for s in self.specs]
         # Fixed input signatures (batch dimension None): one trace per function, whatever
         # the batch sizes, eta grids or numbers of EOT samples. EOT variants are separate
         # functions because their graphs differ (and `None` is not a tensor).
         image = tf.TensorSpec([None, *model.encoder.inputs[0].shape[1:]], tf.float32)
-        label = tf.TensorSpec([None, len(self.task_names)], tf.int32)
+        # All tasks' labels side by side: a class id (as a float) or d regression targets.
+        label = tf.TensorSpec([None, sum(self._widths)], tf.float32)
         scalar = tf.TensorSpec([], tf.float32)
         vector = tf.TensorSpec([None], tf.float32)
         seeds = tf.TensorSpec([None, 2], tf.int64)
@@ -114,6 +123,19 @@ class Attacker:
     def score(self, images, labels):
         return self._compiled["score"](images, labels)
 
+    def stack_labels(self, labels: Labels) -> tf.Tensor:
+        """This attacker's label layout: float32 [B, sum of widths], see `stack_labels`."""
+        return stack_labels(labels, self.task_names, self.specs)
+
+    def _split(self, labels: tf.Tensor) -> list[tf.Tensor]:
+        """Per-task labels from the stacked layout: int32 [B] or float32 [B, d]."""
+        out, start = [], 0
+        for spec, width in zip(self.specs, self._widths, strict=True):
+            part = labels[:, start:start + width]
+            out.append(tf.cast(part[:, 0], tf.int32) if spec.is_classification else part)
+            start += width
+        return out
+
     # -- forward passes
     def _logits(self, images: tf.Tensor) -> list[tf.Tensor]:
         """Inference-mode logits (BN moving statistics; VIB z = mean)."""
@@ -121,17 +143,12 @@ class Attacker:
         return [self.model.heads[t](z, training=False) for t in self.task_names]
 
     def _loss(self, logits: Sequence[tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
-        """The attacked loss: unweighted sum over tasks of the mean cross-entropy."""
-        return tf.add_n(
-            [
-                tf.reduce_mean(
-                    keras.losses.sparse_categorical_crossentropy(
-                        labels[:, k], logits[k], from_logits=True
-                    )
-                )
-                for k in range(len(self.task_names))
-            ]
-        )
+        """The attacked loss: unweighted sum over tasks of each task's mean training loss
+        (cross-entropy, or a regression task's mse / l1: `per_example_loss`)."""
+        return tf.add_n([
+            tf.reduce_mean(per_example_loss(spec, y, logits[k]))
+            for k, (spec, y) in enumerate(zip(self.specs, self._split(labels), strict=True))
+        ])
 
     def _eot_loss(self, images: tf.Tensor, labels: tf.Tensor, noise_seeds: tf.Tensor):
         """Mean over the k = len(noise_seeds) latent samples of the attacked loss.
@@ -170,16 +187,24 @@ class Attacker:
 
     # -- scoring
     def _correct(self, logits: Sequence[tf.Tensor], labels: tf.Tensor):
-        """(per-task correct counts [T], joint correct count []) as int32."""
-        right = tf.stack(
-            [
-                tf.equal(tf.argmax(lg, axis=-1, output_type=tf.int32), labels[:, k])
-                for k, lg in enumerate(logits)
-            ]
-        )  # [T, B]
-        per_task = tf.reduce_sum(tf.cast(right, tf.int32), axis=1)
-        joint = tf.reduce_sum(tf.cast(tf.reduce_all(right, axis=0), tf.int32))
-        return per_task, joint
+        """(per-task sums [T], joint correct count []) as float32.
+
+        A classification task's sum is its count of right predictions; a regression
+        task's the sum over examples of its error (NME for landmarks, else the mean
+        absolute error over outputs), so that sum / N is the mean error. The joint
+        count is over the classification tasks (0 without any).
+        """
+        sums, right = [], []
+        for spec, lg, y in zip(self.specs, logits, self._split(labels), strict=True):
+            if spec.is_classification:
+                hit = tf.equal(tf.argmax(lg, axis=-1, output_type=tf.int32), y)
+                right.append(hit)
+                sums.append(tf.reduce_sum(tf.cast(hit, tf.float32)))
+            else:
+                sums.append(tf.reduce_sum(_example_error(spec, lg, y)))
+        joint = (tf.reduce_sum(tf.cast(tf.reduce_all(tf.stack(right), axis=0), tf.float32))
+                 if right else tf.constant(0.0))
+        return tf.stack(sums), joint
 
     def _score(self, images: tf.Tensor, labels: tf.Tensor):
         return self._correct(self._logits(images), labels)
@@ -197,8 +222,8 @@ class Attacker:
             clean_logits = self._logits(images)
         clean_task, clean_joint = self._correct(clean_logits, labels)
         num_etas = tf.shape(etas)[0]
-        per_task = tf.TensorArray(tf.int32, size=num_etas)
-        joint = tf.TensorArray(tf.int32, size=num_etas)
+        per_task = tf.TensorArray(tf.float32, size=num_etas)
+        joint = tf.TensorArray(tf.float32, size=num_etas)
         for i in tf.range(num_etas):
             eta = etas[i]
             if eta == 0.0:
@@ -241,14 +266,35 @@ def get_attacker(model, task_names: Sequence[str] | None) -> Attacker:
     return per_model[tasks]
 
 
-def stack_labels(labels: Labels, task_names: Sequence[str]) -> tf.Tensor:
-    """{task: [B]} or [B, T] (columns in task order) -> int32 [B, T]."""
+def stack_labels(
+    labels: Labels, task_names: Sequence[str], specs: Sequence[TaskSpec] | None = None
+) -> tf.Tensor:
+    """{task: labels} or [B, T] class ids (columns in task order) -> float32 [B, L]: each
+    task's columns side by side, one (its class id) for a classification task, d for a
+    regression task (`specs`; default: all classification)."""
     if isinstance(labels, Mapping):
-        return tf.stack([tf.cast(labels[t], tf.int32) for t in task_names], axis=1)
-    labels = tf.cast(labels, tf.int32)
+        widths = [1 if s is None or s.is_classification else s.size
+                  for s in (specs or [None] * len(task_names))]
+        return tf.concat([tf.reshape(tf.cast(labels[t], tf.float32), [-1, w])
+                          for t, w in zip(task_names, widths, strict=True)], axis=1)
+    labels = tf.cast(labels, tf.float32)
     if labels.shape.rank != 2 or labels.shape[1] != len(task_names):
         raise ValueError(f"labels must be [B, {len(task_names)}], got {labels.shape}")
     return labels
+
+
+def _example_error(spec: TaskSpec, outputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """A regression task's error per example [B]: NME (TCDCN) with ``landmark_eyes``,
+    else the mean absolute error over its outputs."""
+    diff = outputs - targets
+    if spec.landmark_eyes is None:
+        return tf.reduce_mean(tf.abs(diff), axis=-1)
+    k = spec.size // 2
+    error = tf.reduce_mean(tf.sqrt(tf.square(diff[:, :k]) + tf.square(diff[:, k:])), axis=-1)
+    a, b = spec.landmark_eyes
+    ocular = tf.sqrt(tf.square(targets[:, a] - targets[:, b])
+                     + tf.square(targets[:, k + a] - targets[:, k + b]))
+    return error / tf.maximum(ocular, 1e-12)
 
 
 def eot_seeds(seed: int, counter: int, k: int, steps: int | None = None) -> tf.Tensor | None:

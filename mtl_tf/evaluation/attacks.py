@@ -27,10 +27,12 @@ Results (`fgsm_evaluate`, `pgd_evaluate`)::
     {"attack": "fgsm" | "fgsm-eot" | "pgd" | "pgd-eot", "loss": LOSS_DESCRIPTION,
      "eot_samples": int, "steps": int, "step_size": {eta_key: float} | None,
      "random_start": bool | None, "seed": int, "num_examples": int, "etas": [float],
-     "accuracy": {eta_key: {task: float}}, "joint_accuracy": {eta_key: float}}
+     "accuracy": {eta_key: {task: float}}, "joint_accuracy": {eta_key: float},
+     "error": {eta_key: {task: float}}, "error_metric": {task: "nme" | "mae"}}
 
-with ``eta_key(eta) = f"{eta:g}"`` ("0", "0.05", "0.1", ...); the eta = 0 entry is the
-clean accuracy.
+("error" only with regression tasks: their mean NME or MAE under attack; accuracy and
+joint accuracy cover the classification tasks), with ``eta_key(eta) = f"{eta:g}"``
+("0", "0.05", "0.1", ...); the eta = 0 entry is the clean accuracy.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from mtl_tf.evaluation.attack_graph import Labels, eot_seeds, get_attacker, stack_labels
+from mtl_tf.evaluation.attack_graph import Labels, eot_seeds, get_attacker
 
 __all__ = [
     "DEFAULT_ETAS",
@@ -61,7 +63,8 @@ DEFAULT_ETAS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 
 LOSS_DESCRIPTION = (
     "unweighted sum over tasks of the mean cross-entropy on the true labels "
-    "(sum_k mean_i CE(y_ik, logits_k(x_i)))"
+    "(sum_k mean_i CE(y_ik, logits_k(x_i))); a regression task adds its own mean "
+    "training loss (mse or l1) instead"
 )
 
 
@@ -129,7 +132,7 @@ def input_gradient(
     """
     attacker = get_attacker(model, task_names)
     images = tf.convert_to_tensor(images, tf.float32)
-    labels = stack_labels(labels, attacker.task_names)
+    labels = attacker.stack_labels(labels)
     if noise_seeds is None:
         noise_seeds = eot_seeds(seed, 0, _check_eot(model, eot_samples))
     else:
@@ -185,7 +188,7 @@ def perturb_pgd(
     eot_samples = _check_eot(model, eot_samples)
     return attacker.pgd(
         tf.convert_to_tensor(images, tf.float32),
-        stack_labels(labels, attacker.task_names),
+        attacker.stack_labels(labels),
         eta,
         step_size_value,
         steps,
@@ -203,39 +206,53 @@ def _check_pgd(steps: int, step_size: float | None, eta: float) -> tuple[int, fl
     return int(steps), float(2.5 * eta / steps if step_size is None else step_size)
 
 
-def _batches(dataset: tf.data.Dataset, task_names: Sequence[str]):
+def _batches(dataset: tf.data.Dataset, attacker):
     for batch in dataset:
         images, labels = batch[0], batch[1]
-        yield tf.cast(images, tf.float32), stack_labels(labels, task_names)
+        yield tf.cast(images, tf.float32), attacker.stack_labels(labels)
 
 
 def _result(
     attack: str,
     etas: Sequence[float],
-    task_names: Sequence[str],
+    attacker,
     task_counts: np.ndarray,
     joint_counts: np.ndarray,
     num_examples: int,
     **extra: Any,
 ) -> dict:
+    """The result dict; a regression task's mean error (NME for landmarks, else MAE)
+    goes under ``"error"`` ({eta_key: {task: value}}, named in ``"error_metric"``)
+    instead of ``"accuracy"``, and joint accuracy counts the classification tasks."""
     if num_examples == 0:
         raise ValueError("the data set is empty")
-    return {
+    specs = attacker.specs
+    classified = [(k, s.name) for k, s in enumerate(specs) if s.is_classification]
+    regressed = [(k, s.name) for k, s in enumerate(specs) if not s.is_classification]
+    result = {
         "attack": attack,
         "loss": LOSS_DESCRIPTION,
         **extra,
         "num_examples": int(num_examples),
         "etas": [float(e) for e in etas],
         "accuracy": {
-            eta_key(e): {
-                t: float(task_counts[i, k]) / num_examples for k, t in enumerate(task_names)
-            }
+            eta_key(e): {t: float(task_counts[i, k]) / num_examples for k, t in classified}
             for i, e in enumerate(etas)
         },
         "joint_accuracy": {
-            eta_key(e): float(joint_counts[i]) / num_examples for i, e in enumerate(etas)
+            eta_key(e): float(joint_counts[i]) / num_examples if classified else None
+            for i, e in enumerate(etas)
         },
     }
+    if regressed:
+        result["error_metric"] = {
+            s.name: "nme" if s.landmark_eyes is not None else "mae"
+            for s in specs if not s.is_classification}
+        result["error"] = {
+            eta_key(e): {t: float(task_counts[i, k]) / num_examples for k, t in regressed}
+            for i, e in enumerate(etas)
+        }
+    return result
 
 
 def fgsm_evaluate(
@@ -273,10 +290,10 @@ def fgsm_evaluate(
     eot_samples = _check_eot(model, eot_samples)
     attacker = get_attacker(model, task_names)
     eta_tensor = tf.constant(etas, tf.float32)
-    task_counts = np.zeros((len(etas), len(attacker.task_names)), np.int64)
-    joint_counts = np.zeros(len(etas), np.int64)
+    task_counts = np.zeros((len(etas), len(attacker.task_names)), np.float64)
+    joint_counts = np.zeros(len(etas), np.float64)
     n = 0
-    for b, (images, labels) in enumerate(_batches(dataset, attacker.task_names)):
+    for b, (images, labels) in enumerate(_batches(dataset, attacker)):
         per_task, joint = attacker.fgsm_grid(
             images, labels, eta_tensor, eot_seeds(seed, b, eot_samples)
         )
@@ -286,7 +303,7 @@ def fgsm_evaluate(
     return _result(
         "fgsm-eot" if eot_samples else "fgsm",
         etas,
-        attacker.task_names,
+        attacker,
         task_counts,
         joint_counts,
         n,
@@ -332,15 +349,15 @@ def pgd_evaluate(
     eot_samples = _check_eot(model, eot_samples)
     steps, _ = _check_pgd(steps, step_size, 1.0)
     attacker = get_attacker(model, task_names)
-    task_counts = np.zeros((len(etas), len(attacker.task_names)), np.int64)
-    joint_counts = np.zeros(len(etas), np.int64)
+    task_counts = np.zeros((len(etas), len(attacker.task_names)), np.float64)
+    joint_counts = np.zeros(len(etas), np.float64)
     step_sizes: dict[str, float] = {}
     n = 0
     for i, eta in enumerate(etas):
         _, size = _check_pgd(steps, step_size, eta)
         step_sizes[eta_key(eta)] = size
         n = 0
-        for b, (images, labels) in enumerate(_batches(dataset, attacker.task_names)):
+        for b, (images, labels) in enumerate(_batches(dataset, attacker)):
             if eta == 0.0:  # the ball is {x}: the clean score, no attack to run
                 x_adv = images
             else:
@@ -361,7 +378,7 @@ def pgd_evaluate(
     return _result(
         "pgd-eot" if eot_samples else "pgd",
         etas,
-        attacker.task_names,
+        attacker,
         task_counts,
         joint_counts,
         n,

@@ -44,8 +44,13 @@ def evaluate_robustness(
                 key, step = attacks.eta_key(eta), int(round(1000 * eta))
                 for task, acc in result["accuracy"][key].items():
                     tf.summary.scalar(f"{result['attack']}/{task}_accuracy", acc, step=step)
-                tf.summary.scalar(f"{result['attack']}/joint_accuracy",
-                                  result["joint_accuracy"][key], step=step)
+                # Regression tasks: error growth (NME or MAE) with eta.
+                for task, err in (result.get("error") or {}).get(key, {}).items():
+                    metric = result["error_metric"][task]
+                    tf.summary.scalar(f"{result['attack']}/{task}_{metric}", err, step=step)
+                if result["joint_accuracy"][key] is not None:
+                    tf.summary.scalar(f"{result['attack']}/joint_accuracy",
+                                      result["joint_accuracy"][key], step=step)
         writer.close()
     return result
 
@@ -59,11 +64,19 @@ def combine_single_task_robustness(model_results: Sequence[dict]) -> dict | None
     parts = [m.get("robustness") for m in model_results]
     if not parts or any(p is None for p in parts):
         return None
-    combined = {k: v for k, v in parts[0].items() if k not in ("accuracy", "joint_accuracy")}
+    combined = {k: v for k, v in parts[0].items()
+                if k not in ("accuracy", "joint_accuracy", "error", "error_metric")}
     combined["accuracy"] = {
         key: {t: a for p in parts for t, a in p["accuracy"][key].items()}
         for key in parts[0]["accuracy"]
     }
+    if any(p.get("error") for p in parts):  # the regression tasks' errors under attack
+        combined["error"] = {
+            key: {t: e for p in parts for t, e in (p.get("error") or {}).get(key, {}).items()}
+            for key in parts[0]["accuracy"]
+        }
+        combined["error_metric"] = {t: m for p in parts
+                                    for t, m in (p.get("error_metric") or {}).items()}
     combined["joint_accuracy"] = None
     return combined
 

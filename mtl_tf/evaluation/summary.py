@@ -31,7 +31,10 @@ def format_summary(metrics: dict, task_names: Sequence[str] | None = None) -> st
         cells = []
         for key, accs in robustness["accuracy"].items():
             joint = (robustness.get("joint_accuracy") or {}).get(key)
-            text = "/".join(f"{a:.1%}" for a in accs.values())
+            errors = (robustness.get("error") or {}).get(key, {})
+            text = "/".join([f"{a:.1%}" for a in accs.values()]
+                            + [f"{robustness['error_metric'][t]} {e:.3f}"
+                               for t, e in errors.items()])
             cells.append(f"{key}: {text}" + (f" (joint {joint:.1%})" if joint is not None
                                               and len(accs) > 1 else ""))
         lines.append(f"  {model['name']:<12} {robustness['attack']} eta " + ", ".join(cells))

@@ -27,7 +27,10 @@ Every exported model has two signatures:
 Both return, per task ``<t>``, ``<t>_probabilities`` (float32 ``[batch, classes]``, the
 softmax of the logits) and ``<t>_class_id`` (int64 ``[batch]``, the argmax), and, when the
 task's classes have names (`mtl_tf.data.class_names`), ``<t>_class_name`` (string
-``[batch]``, the name of the class id, from a constant vocabulary in the graph).
+``[batch]``, the name of the class id, from a constant vocabulary in the graph). A
+regression task (its `TaskSpec`) returns ``<t>_prediction`` instead (float32 ``[batch,
+d]``, the head's outputs; MTFL landmarks: centred normalised coordinates, see
+`mtl_tf.data.mtfl_landmarks`).
 
 Each version carries ``assets.extra/tf_serving_warmup_requests`` (see
 `mtl_tf.export.warmup`): TF Serving runs these requests when it loads the version, so the
@@ -100,6 +103,10 @@ class _ServingModule(tf.Module):
         super().__init__(name="mtl_serving")
         batch_shape = [None, *input_shape]
         task_names = tuple(trainer.task_names)
+        # A regression head serves its raw outputs as `<task>_prediction` (its spec says
+        # so); a classification head its probabilities, class id and class name.
+        specs = {s.name: s for s in getattr(trainer, "task_specs", ())}
+        regression = {t for t in task_names if t in specs and specs[t].is_regression}
 
         def predict(image: tf.Tensor) -> dict[str, tf.Tensor]:
             # A signature's TensorSpec is not checked when a SavedModel is run (TF
@@ -110,6 +117,9 @@ class _ServingModule(tf.Module):
             logits = trainer(image, training=False)  # VIB: z = mean
             outputs = {}
             for task in task_names:
+                if task in regression:
+                    outputs[f"{task}_prediction"] = tf.identity(logits[task])
+                    continue
                 outputs[f"{task}_probabilities"] = tf.nn.softmax(logits[task], axis=-1)
                 outputs[f"{task}_class_id"] = tf.argmax(
                     logits[task], axis=-1, output_type=tf.int64

@@ -102,13 +102,15 @@ class SavedModelClassifier:
         outputs = set(signature.structured_outputs)
         # A model may serve a subset of the data set's tasks (an STL/STVIB export serves
         # one): it is scored on the tasks it serves.
-        served = tuple(t for t in task_names if f"{t}_probabilities" in outputs)
+        served = tuple(t for t in task_names if f"{t}_probabilities" in outputs
+                       or f"{t}_prediction" in outputs)
         if not served:
             raise ValueError(f"--saved_model {path} serves none of the data set's tasks "
                              f"{list(task_names)}; its outputs are {sorted(outputs)}")
         self.task_names = served
         self.encoder = _Identity([None, *input_shape])
-        self.heads = {t: _SignatureHead(signature, t) for t in self.task_names}
+        self.heads = {t: _SignatureHead(signature, t, f"{t}_prediction" in outputs)
+                      for t in self.task_names}
 
     def __call__(self, images, training: bool = False) -> dict[str, tf.Tensor]:
         del training
@@ -125,13 +127,18 @@ class _Identity:
 
 
 class _SignatureHead:
-    def __init__(self, signature, task: str) -> None:
-        self._signature, self._key = signature, f"{task}_probabilities"
+    def __init__(self, signature, task: str, regression: bool = False) -> None:
+        # A regression head serves its predictions as they are (`<task>_prediction`).
+        self._regression = regression
+        self._signature = signature
+        self._key = f"{task}_prediction" if regression else f"{task}_probabilities"
 
     def __call__(self, images, training: bool = False) -> tf.Tensor:
         del training
-        probabilities = self._signature(image=images)[self._key]
-        return tf.math.log(tf.maximum(probabilities, 1e-30))
+        served = self._signature(image=images)[self._key]
+        if self._regression:
+            return served
+        return tf.math.log(tf.maximum(served, 1e-30))
 
 
 def evaluate_saved_model(path: str, config: RunConfig) -> dict:

@@ -29,6 +29,7 @@ import os
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -164,12 +165,37 @@ def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan) ->
         encoder, heads, plan.weighting, beta=config.beta if encoder_kind == "vib" else 0.0,
         task_specs=[data.tasks[k] for k in plan.task_indices],
     )
+    _start_regression_heads_at_the_mean(trainer, data)
     trainer.compile(optimizer=make_optimizer(config))
     # Build every variable now (model and optimizer slots) so that a checkpoint restores
     # into existing variables instead of relying on deferred restoration.
     trainer(tf.zeros((1, *data.input_shape)), training=False)
     trainer.optimizer.build(trainer.trainable_variables)
     return trainer
+
+
+def _start_regression_heads_at_the_mean(trainer: MultiTaskTrainer, data) -> None:
+    """Sets each regression head's output bias to the mean training target.
+
+    A fresh linear output predicts ~0; starting it at the mean target (the "mean shape"
+    for landmarks) means training refines the best constant instead of first spending
+    its steps walking to it (measured on MTFL landmarks at 36x36, 135 Adam steps at lr
+    1e-3 without this: test NME 0.40, worse than the mean shape's 0.31). Classification
+    heads keep their zero bias and initial kernel. A model rebuilt from a finished run
+    (`data` without labels) gets its weights from the checkpoint instead.
+    """
+    labels = getattr(data, "train_labels", None)
+    if not labels:
+        return
+    for spec in trainer.task_specs:
+        if spec.is_regression and spec.name in labels:
+            output = trainer.heads[spec.name].layers[-1]
+            mean = np.asarray(labels[spec.name], np.float32).reshape(-1, spec.size).mean(0)
+            output.bias.assign(mean)
+            # Glorot's kernel maps the ~unit-scale features to outputs of std ~1, far
+            # larger than targets of scale ~0.1 (normalised coordinates): 1/100 of it
+            # starts the head at the mean while gradients still reach the encoder.
+            output.kernel.assign(output.kernel * 0.01)
 
 
 _LAST_LOGS = "last_epoch_logs.json"

@@ -182,14 +182,37 @@ def has_robustness(columns: Sequence[Column]) -> bool:
 
 # ----------------------------------------------------------------------------- values
 def task_accuracy(column: Column, task: str, eta: str) -> float | None:
-    """The column's test accuracy on `task` at `eta` (a robustness key), None if unknown."""
+    """The column's test accuracy on `task` at `eta` (a robustness key), None if unknown.
+
+    A regression task has no accuracy: its mean error under attack is returned instead
+    (NME or MAE, `error_metric`; the table's row label says which, `task_label`), so the
+    report shows its error growing with eta.
+    """
     if column.robustness:
         value = column.robustness.get("accuracy", {}).get(eta, {}).get(task)
+        if value is None:
+            value = (column.robustness.get("error") or {}).get(eta, {}).get(task)
         if value is not None:
             return float(value)
     if float(eta) == 0.0 and column.accuracy and column.accuracy.get(task) is not None:
         return float(column.accuracy[task])  # clean accuracy = the eta = 0 entry
     return None
+
+
+def error_metric(columns: Sequence[Column], task: str) -> str | None:
+    """"nme" or "mae" if `task` is a regression task in some column's results, else None."""
+    for column in columns:
+        metric = ((column.robustness or {}).get("error_metric") or {}).get(task)
+        if metric:
+            return metric
+    return None
+
+
+def task_label(columns: Sequence[Column], task: str) -> str:
+    """A table row's task label: the name, plus "(NME %)" / "(MAE %)" for a regression
+    task, whose cells are errors (lower is better), not accuracies."""
+    metric = error_metric(columns, task)
+    return f"{task} ({metric.upper()} %)" if metric else task
 
 
 def joint_accuracy(column: Column, eta: str) -> float | None:

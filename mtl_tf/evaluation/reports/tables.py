@@ -44,7 +44,8 @@ def robustness_table(
     (STL, STVIB, GS, UWL, MTVIB, GradNorm, MGDA, Pareto MTL) followed by free-form labels
     in input order; Pareto MTL gets one column per preference model
     (`mtl_tf.evaluation.reports.columns`). Cells: accuracy in percent with one decimal
-    ("94.8"), "n/a" where the run has no number.
+    ("94.8"), "n/a" where the run has no number. A regression task's rows hold its
+    error in percent instead (NME or MAE, named in the row label: lower is better).
 
     Args:
       metrics_by_method: method name -> metrics.json dictionary.
@@ -62,7 +63,8 @@ def robustness_table(
     etas = cols.column_etas(columns)
     header = ["task", "eta", *[c.label for c in columns]]
     rows = [
-        [task, eta, *[cols.format_percent(cols.task_accuracy(c, task, eta)) for c in columns]]
+        [cols.task_label(columns, task), eta,
+         *[cols.format_percent(cols.task_accuracy(c, task, eta)) for c in columns]]
         for task in tasks
         for eta in etas
     ]
