@@ -150,7 +150,7 @@ def test_main_trains_exports_and_serves_a_csv_folder(tmp_path):
     path = make_folder(tmp_path / "data", n=60)
     run, export = tmp_path / "run", tmp_path / "export"
     common = [f"--dataset=csv:{path}", "--tasks=species,legs,weight:regression",
-              "--test_size=12", "--image_size=24", "--backbone=lenet", "--etas="]
+              "--test_size=12", "--image_size=24", "--backbone=lenet", "--etas=0,0.1"]
     result = _main(*common, "--epochs=2", "--batch_size=16",
                    "--learning_rate=1e-2", "--verbose=0", f"--output_dir={run}",
                    f"--export_dir={export}")
@@ -163,6 +163,7 @@ def test_main_trains_exports_and_serves_a_csv_folder(tmp_path):
     served = tf.saved_model.load(str(version))
     outputs = served.signatures["serving_default"](image=tf.zeros((2, 24, 24, 3)))
     assert set(outputs["species_class_name"].numpy()) <= {s.encode() for s in SPECIES}
+    assert outputs["weight_prediction"].shape == (2, 1)
     scored = _main("--mode=eval", f"--saved_model={version}", *common,
                    f"--output_dir={tmp_path / 'served'}")
     assert scored.returncode == 0, scored.stderr

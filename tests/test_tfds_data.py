@@ -120,7 +120,7 @@ def test_main_trains_on_a_tfds_set_by_name(tfds_dir, tmp_path):
         [sys.executable, MAIN, f"--dataset=tfds:{NAME}", f"--data_dir={tfds_dir}",
          "--tasks=smile,age:regression", "--train_size=0", "--test_size=0",
          "--image_size=24", "--backbone=lenet", "--method=uwl", "--epochs=1",
-         "--batch_size=16", "--etas=", "--verbose=0", f"--output_dir={run}",
+         "--batch_size=16", "--etas=0,0.1", "--verbose=0", f"--output_dir={run}",
          f"--export_dir={export}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr

@@ -28,13 +28,12 @@ def _check_dataset(value: str) -> bool:
     known = [*choices.DATASETS, choices.SYNTHETIC]
     if scheme is None and value not in known:
         raise flags.ValidationError(
-            f"unknown --dataset={value}; allowed: {', '.join(known)}, csv:PATH or tfds:NAME")
+            f"unknown data set; allowed: {', '.join(known)}, csv:PATH or tfds:NAME")
     if scheme is not None and not rest:
         what = "path" if scheme == "csv" else "name"
-        raise flags.ValidationError(f"--dataset={value} needs a {what} after '{scheme}:'")
+        raise flags.ValidationError(f"needs a {what} after '{scheme}:'")
     if scheme == "csv" and not os.path.isfile(rest):
-        raise flags.ValidationError(f"--dataset={value}: no such file {rest}; give the path "
-                                    "of the CSV file")
+        raise flags.ValidationError(f"no such file {rest}; give the path of the CSV file")
     return True
 flags.DEFINE_string("data_dir", _DEFAULTS.data_dir,
                     "Folder with the IDX files: <data_dir>/mnist/, <data_dir>/fashion-mnist/ "
