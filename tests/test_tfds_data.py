@@ -83,6 +83,15 @@ def test_tasks_from_features_with_their_types(tfds_dir):
     np.testing.assert_array_equal(bright, train["smile"] == 1)
 
 
+def test_test_only_reads_the_same_test_split_and_no_training_examples(tfds_dir):
+    tasks = ["smile", "box:regression"]
+    full = load_tfds_dataset(NAME, tasks, data_dir=tfds_dir)
+    test = load_tfds_dataset(NAME, tasks, data_dir=tfds_dir, test_only=True)
+    assert test.num_examples("train") == 0 and test.labels("train")["box"].shape == (0, 4)
+    np.testing.assert_array_equal(test.test_images, full.test_images)
+    np.testing.assert_array_equal(test.labels("test")["box"], full.labels("test")["box"])
+
+
 def test_defaults_sizes_and_resizing(tfds_dir):
     data = load_tfds_dataset(NAME, None, data_dir=tfds_dir, train_size=10, test_size=5,
                              image_size=32)
@@ -124,6 +133,7 @@ def test_main_trains_on_a_tfds_set_by_name(tfds_dir, tmp_path):
          f"--export_dir={export}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
+    assert "use blank images" not in result.stderr  # the warm-up read the test split
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["tasks"] == ["smile", "age"] and metrics["dataset"] == f"tfds:{NAME}"
     assert json.loads((export / "uwl" / "1" / "assets.extra" / "class_names.json")

@@ -255,7 +255,7 @@ def load_tfds_dataset(name: str, tasks, *, data_dir: str | None = None,
                 y = y if maps[path] is None else np.searchsorted(maps[path], y)
                 out[spec.name] = y.astype(np.int32)
             else:
-                out[spec.name] = y.reshape(len(y), -1).astype(np.float32)
+                out[spec.name] = y.reshape(len(y), spec.size).astype(np.float32)
         return out
 
     return MultiTaskData(
