@@ -171,3 +171,8 @@ def test_main_trains_exports_and_serves_a_csv_folder(tmp_path):
     result = json.loads((tmp_path / "served" / "saved_model_eval.json").read_text())
     assert result["accuracy"]["species"] == pytest.approx(metrics["accuracy"]["species"],
                                                           abs=1 / 12 + 1e-9)
+    # The served regression head is attacked and scored as one: by its error.
+    assert set(result["robustness"]["accuracy"]["0"]) == {"species", "legs"}
+    for eta in ("0", "0.1"):
+        assert result["robustness"]["error"][eta]["weight"] == pytest.approx(
+            metrics["robustness"]["error"][eta]["weight"], rel=1e-3, abs=1e-4)

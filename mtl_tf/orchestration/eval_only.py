@@ -95,7 +95,7 @@ class SavedModelClassifier:
 
     is_vib = False  # a served VIB model is deterministic (z = mean): no sampling to attack
 
-    def __init__(self, path: str, task_names, input_shape) -> None:
+    def __init__(self, path: str, task_names, input_shape, task_specs=()) -> None:
         check_saved_model_dir(path)
         self._loaded = tf.saved_model.load(path)  # keep alive: its variables die with it
         signature = self._loaded.signatures["serving_default"]
@@ -108,6 +108,9 @@ class SavedModelClassifier:
             raise ValueError(f"--saved_model {path} serves none of the data set's tasks "
                              f"{list(task_names)}; its outputs are {sorted(outputs)}")
         self.task_names = served
+        # The attacks read each task's type here: a served regression head is attacked
+        # through its own loss and scored by its error, not as a one-class classifier.
+        self.task_specs = tuple(s for s in task_specs if s.name in served)
         self.encoder = _Identity([None, *input_shape])
         self.heads = {t: _SignatureHead(signature, t, f"{t}_prediction" in outputs)
                       for t in self.task_names}
@@ -147,7 +150,7 @@ def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     # Only the test pairs: a served model trains nothing (they are the same pairs, each
     # split has its own seed).
     data = load_run_dataset(config, test_only=True)
-    model = SavedModelClassifier(path, data.task_names, data.input_shape)
+    model = SavedModelClassifier(path, data.task_names, data.input_shape, data.tasks)
     indices = [data.task_names.index(t) for t in model.task_names]
     test_ds = split_dataset(data, "test", indices, config.batch_size, shuffle=False,
                             seed=config.seed)
