@@ -194,3 +194,20 @@ def test_robustness_table_shows_regression_error_growth(mixed):
     assert cells[("where (MAE %)", "0")] == f"{100 * result['error']['0']['where']:.1f}"
     assert cells[("where (MAE %)", "0.1")] == f"{100 * result['error']['0.1']['where']:.1f}"
     assert cells[("row", "0.1")] == f"{100 * result['accuracy']['0.1']['row']:.1f}"
+
+
+def test_tensorboard_rows_score_regression_tasks_by_error():
+    from mtl_tf.config import RunConfig
+    from mtl_tf.evaluation.tensorboard_summaries import session_rows
+
+    model = {"name": "preference_0", "directory": "models/preference_0",
+             "accuracy": {"row": 0.9}, "error": {"where": {"mae": 0.02, "nme": 0.1}},
+             "loss": {"where": 0.001, "row": 0.3}, "joint_accuracy": 0.9}
+    metrics = {"tasks": ["where", "row"], "method": "pareto_mtl", "weighting": "pareto_mtl",
+               "encoder": "deterministic", "epochs": 1,
+               "models": [model, {**model, "name": "preference_1",
+                                  "directory": "models/preference_1"}]}
+    rows = session_rows(RunConfig(method="pareto_mtl"), metrics)
+    # One row per Pareto MTL model (not one row for a "single-task" run), with the errors.
+    assert len(rows) == 2
+    assert rows[0].metrics["test/where_nme"] == 0.1 and rows[0].metrics["test/row_accuracy"] == 0.9

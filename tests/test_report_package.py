@@ -60,7 +60,7 @@ def test_readme_links_every_file_of_the_report(fake_metrics, tiny_data, tmp_path
     paths = reports.write_report(
         fake_metrics, report_dir,
         example_model=_tiny_model(tiny_data.task_names),
-        example_images=tiny_data.test_images[:2], example_labels=tiny_data.test_labels[:2],
+        example_images=tiny_data.test_images[:2], example_labels=tiny_data.label_matrix("test")[:2],
         example_etas=(0.0, 0.1), example_task_names=list(tiny_data.task_names),
         extra_files={"paper_comparison.md": "ours (paper)\n", "notes.txt": b"raw bytes"},
     )

@@ -268,7 +268,7 @@ def test_adversarial_examples_png_and_tensorboard(tiny_data, tmp_path, fake_metr
     model = MultiTaskTrainer(enc, heads, FixedWeighting(2))
     tb_dir = str(tmp_path / "tb")
     path = reports.plot_adversarial_examples(
-        model, tiny_data.test_images[:4], tiny_data.test_labels[:4], tiny_data.task_names,
+        model, tiny_data.test_images[:4], tiny_data.label_matrix("test")[:4], tiny_data.task_names,
         (0.0, 0.1, 0.3), str(tmp_path / "examples.png"), tensorboard_dir=tb_dir,
     )
     _assert_png(path)
@@ -278,7 +278,7 @@ def test_adversarial_examples_png_and_tensorboard(tiny_data, tmp_path, fake_metr
     }
     # A second call replaces the event file instead of piling up copies.
     reports.plot_adversarial_examples(
-        model, tiny_data.test_images[:2], tiny_data.test_labels[:2], tiny_data.task_names,
+        model, tiny_data.test_images[:2], tiny_data.label_matrix("test")[:2], tiny_data.task_names,
         (0.1,), path, tensorboard_dir=tb_dir,
     )
     assert len([f for f in os.listdir(tb_dir) if f.startswith("events")]) == 1
@@ -287,7 +287,7 @@ def test_adversarial_examples_png_and_tensorboard(tiny_data, tmp_path, fake_metr
     # Through write_report: one row per eta of the table (0, 0.05, 0.1, 0.3).
     paths = reports.write_report(
         fake_metrics, str(tmp_path / "report"), example_model=model,
-        example_images=tiny_data.test_images[:3], example_labels=tiny_data.test_labels[:3],
+        example_images=tiny_data.test_images[:3], example_labels=tiny_data.label_matrix("test")[:3],
     )
     _assert_png(paths["examples.png"])
     assert _event_image_tags(paths["tensorboard"]) == {

@@ -190,7 +190,9 @@ def session_rows(config: Any, metrics: Mapping[str, Any]) -> list[SessionRow]:
 
     grid = metrics.get("grid")
     models = list(metrics.get("models") or [])
-    single_task = any(set(m.get("accuracy") or {}) != set(tasks) for m in models)
+    # A model scores a task by accuracy (classification) or error (regression).
+    single_task = any(set(m.get("accuracy") or {}) | set(m.get("error") or {}) != set(tasks)
+                      for m in models)
     rows = []
     if grid:
         best = grid.get("best_index")

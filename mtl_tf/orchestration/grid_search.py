@@ -219,6 +219,14 @@ def run_grid_search(
             f"--grid_points searches task weights of a shared model; method {spec.name} "
             "trains single-task models, which have no task weights"
         )
+    if not any(t.is_classification for t in data.tasks):
+        # The best point is the one with the highest validation joint accuracy, which
+        # only classification tasks define.
+        raise ValueError(
+            "--grid_points picks the point with the best validation joint accuracy, which "
+            "needs a classification task; every task here is a regression: choose "
+            "--task_weights instead"
+        )
     grid = grid_weight_vectors(len(data.task_names), config.grid_points)
 
     hp = keras_tuner.HyperParameters()

@@ -1,0 +1,85 @@
+"""The MTFL landmarks table (bench/MTFL_LANDMARKS.md) from the runs of mtfl_landmarks.sh.
+
+Prints a markdown table: per model, test NME (TCDCN: mean landmark error / eye-centre
+distance) and attribute accuracies on the 2,995 AFLW test images, beside the trivial
+baselines (the mean training shape's NME; each attribute's majority class), and the
+NME under FGSM. Usage: python bench/mtfl_landmarks_table.py OUT_ROOT
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from mtl_tf.data.mtfl import load_mtfl  # noqa: E402
+from mtl_tf.evaluation.metrics import landmark_nme  # noqa: E402
+
+ATTRIBUTES = ("gender", "smile", "glasses", "pose")
+RUNS = ("stl_landmarks", "gs", "uwl", "mtvib", "pareto_pref0", "pareto_pref5", "pareto_pref1")
+
+
+def baselines(data_dir: str) -> dict:
+    data = load_mtfl(data_dir, train_size=9000, test_size=0, seed=0,
+                     tasks=("landmarks", *ATTRIBUTES))
+    train, test = data.labels("train"), data.labels("test")
+    mean = train["landmarks"].mean(0)
+    out = {"nme": float(landmark_nme(np.broadcast_to(mean, test["landmarks"].shape),
+                                     test["landmarks"], (0, 1)).mean())}
+    for t in ATTRIBUTES:
+        # The training set's majority class scored on the test set, and the test set's
+        # own majority share (an oracle, the stronger of the two: AFLW has more women
+        # than the training images, so "male" scores 39.2% on it).
+        majority = np.bincount(train[t]).argmax()
+        out[t] = float(np.mean(test[t] == majority))
+        out[f"{t}_oracle"] = float(np.bincount(test[t]).max() / len(test[t]))
+    return out
+
+
+def main() -> None:
+    root = sys.argv[1]
+    base = baselines("/work/shared/data")
+    walls = {}
+    if os.path.exists(os.path.join(root, "walltimes.txt")):
+        for line in open(os.path.join(root, "walltimes.txt"), encoding="utf-8"):
+            name, _, _, _, seconds, _ = line.split()
+            walls[name] = int(seconds)
+    header = ("| model | NME | gender | smile | glasses | pose | mean attr. | NME FGSM "
+              "0.01 / 0.03 / 0.1 | weights (last epoch) | wall s |")
+    lines = [header, "|" + " --- |" * 10,
+             f"| trivial: mean training shape; training majority class | {base['nme']:.4f} | "
+             + " | ".join(f"{100 * base[t]:.1f}" for t in ATTRIBUTES)
+             + f" | {100 * np.mean([base[t] for t in ATTRIBUTES]):.1f} | | | |",
+             "| trivial: test-set majority share (oracle) | | "
+             + " | ".join(f"{100 * base[t + '_oracle']:.1f}" for t in ATTRIBUTES)
+             + f" | {100 * np.mean([base[t + '_oracle'] for t in ATTRIBUTES]):.1f} | | | |"]
+    for run in RUNS:
+        path = os.path.join(root, run, "metrics.json")
+        if not os.path.exists(path):
+            lines.append(f"| {run} | (not run) | | | | | | | | |")
+            continue
+        metrics = json.load(open(path, encoding="utf-8"))
+        for model in metrics["models"]:
+            nme = model.get("error", {}).get("landmarks", {}).get("nme")
+            acc = model.get("accuracy") or {}
+            cells = [f"{100 * acc[t]:.1f}" if t in acc else "" for t in ATTRIBUTES]
+            mean_acc = (f"{100 * np.mean([acc[t] for t in ATTRIBUTES]):.1f}"
+                        if all(t in acc for t in ATTRIBUTES) else "")
+            rob = (model.get("robustness") or {}).get("error") or {}
+            attacked = " / ".join(f"{rob[k]['landmarks']:.3f}" for k in ("0.01", "0.03", "0.1")
+                                  if k in rob and "landmarks" in rob[k])
+            weights = ", ".join(f"{v:.3g}" for v in (model.get("task_weights") or {}).values())
+            name = run if model["name"] in (metrics["method"], "landmarks") else \
+                f"{run} ({model['name']})"
+            lines.append(f"| {name} | {nme:.4f} | " + " | ".join(cells)
+                         + f" | {mean_acc} | {attacked} | {weights} | {walls.get(run, '')} |")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
