@@ -12,10 +12,12 @@ equals the registry it mirrors, so they cannot drift apart.
 from __future__ import annotations
 
 __all__ = [
+    "APPLICATION_BACKBONES",
     "ATTACKS",
     "ATTACK_CES",
     "ATTACK_LOSSES",
     "BACKBONES",
+    "BACKBONE_WEIGHTS",
     "DATASETS",
     "DATASET_TASKS",
     "NUM_TASKS",
@@ -59,7 +61,12 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
 # Where source images come from (`mtl_tf.data.sources.DATA_SOURCES`).
 DATA_SOURCES: tuple[str, ...] = ("auto", "dir", "tfds", "embedded")
 # `mtl_tf.models.BACKBONES` / `mtl_tf.models.ENCODERS`.
-BACKBONES: tuple[str, ...] = ("small_alexnet", "lenet")
+BACKBONES: tuple[str, ...] = ("small_alexnet", "lenet", "resnet50", "mobilenet_v2",
+                              "mobilenet_v2_035", "efficientnet_b0")
+# The keras.applications backbones among them (`mtl_tf.models.applications.APPLICATIONS`).
+APPLICATION_BACKBONES: tuple[str, ...] = BACKBONES[2:]
+# `--backbone_weights` (`mtl_tf.models.applications.WEIGHTS`).
+BACKBONE_WEIGHTS: tuple[str, ...] = ("none", "imagenet")
 ENCODERS: tuple[str, ...] = ("deterministic", "vib")
 # `mtl_tf.training.optimizers.OPTIMIZERS` (`make_optimizer`).
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")

@@ -40,6 +40,11 @@ class RunConfig:
     # images (36, the other size small_alexnet knows) train ~15x faster on a CPU.
     image_size: int = 0
     backbone: str = "small_alexnet"
+    # keras.applications backbones only (mtl_tf/models/applications.py): initial weights
+    # ("none": random, needs no network; "imagenet": Keras' ImageNet weights) and the side
+    # images are resized to (0: the data's own size, enlarged only below the minimum).
+    backbone_weights: str = "none"
+    backbone_image_size: int = 0
     # None: the method's own encoder (e.g. "vib" for mtvib); set it to combine freely.
     encoder: str | None = None
     # None: equal weights 1/m (fixed weighting only).

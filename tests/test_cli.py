@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from absl import flags as absl_flags
 
 import mtl_tf
 from flags import definitions
@@ -227,7 +228,13 @@ def test_name_lists_equal_the_registries_they_mirror():
     # The enum flags offer exactly these lists.
     flag_values = definitions.FLAGS
     assert flag_values["method"].parser.enum_values == list(choices.METHODS)
-    assert flag_values["dataset"].parser.enum_values == [*choices.DATASETS, choices.SYNTHETIC]
+    # --dataset is a string (csv:PATH, tfds:NAME too): its validator takes exactly these.
+    for name in [*choices.DATASETS, choices.SYNTHETIC]:
+        flag_values(["main.py", f"--dataset={name}"])
+        flag_values.unparse_flags()
+    with pytest.raises(absl_flags.IllegalFlagValueError, match="unknown data set"):
+        flag_values(["main.py", "--dataset=nope"])
+    flag_values.unparse_flags()
     assert flag_values["strategy"].parser.enum_values == list(choices.STRATEGIES)
     # --experiment is checked against the registry itself: every experiment is accepted.
     try:

@@ -97,9 +97,9 @@ def test_flag_type_is_the_field_type(name):
 
 # String flags whose validator accepts only some strings: a valid non-default value each.
 # Values that must agree with the others: --tasks and --image_size apply to MTFL, whose
-# two chosen tasks match the two --task_weights.
+# two chosen tasks match the two --task_weights; backbone options need an application.
 _VALID_STRINGS = {"tb_update_freq": "10", "dataset": "mtfl", "tasks": "gender,landmarks",
-                  "image_size": "36"}
+                  "image_size": "36", "backbone": "mobilenet_v2_035"}
 
 
 def _other_value(flag: absl_flags.Flag) -> str:

@@ -32,6 +32,7 @@ from mtl_tf.export import (
     export_run,
 )
 from mtl_tf.export.runs import run_test_images
+from mtl_tf.export.versions import SOURCE_FILE
 from mtl_tf.export.warmup import prediction_log
 from mtl_tf.models import build_network
 from mtl_tf.training.trainer import MultiTaskTrainer
@@ -177,8 +178,9 @@ def test_export_run_writes_warmup_of_the_runs_test_pairs_and_class_names(stl_run
                                      (bottom, "bottom_right", DIGITS)):
         model_name = os.path.basename(os.path.dirname(version_dir))
         assert model_name == f"stl_{task}"
+        # (and the record of the trained model it holds, mtl_tf.export.versions)
         assert sorted(os.listdir(os.path.join(version_dir, ASSETS_EXTRA))) == [
-            CLASS_NAMES_FILE, WARMUP_FILE]
+            CLASS_NAMES_FILE, SOURCE_FILE, WARMUP_FILE]
         # An STL model serves one task, and names only its classes.
         assert read_class_names(version_dir) == {task: names}
         replayed = check_warmup(version_dir, model_name, pixels)

@@ -193,8 +193,12 @@ def _train(config, export_dir: str, doing: _Doing) -> int:
     if is_chief_process(config.strategy):
         print(f"Wrote {os.path.join(config.output_dir, 'metrics.json')}")
         if export_dir and config.dataset != "synthetic":
+            from mtl_tf.data.sources import no_embedded_notice
+
             doing.what = f"exporting {config.output_dir}"
-            _export(config.output_dir, export_dir)
+            # The warm-up images reload the data just trained on: its notice was given.
+            with no_embedded_notice():
+                _export(config.output_dir, export_dir, skip_exported=True)
     return 0
 
 
@@ -241,12 +245,18 @@ def _eval_only(config, run_dir: str | None, saved_model: str | None, write: bool
         print(f"Wrote {path}")
 
 
-def _export(run_dir: str, export_dir: str) -> None:
+def _export(run_dir: str, export_dir: str, skip_exported: bool = False) -> None:
     from mtl_tf.export import export_run
 
-    for version_dir in export_run(run_dir, export_dir):
+    skipped: list[str] = []
+    for version_dir in export_run(run_dir, export_dir, skip_exported=skip_exported,
+                                  skipped=skipped):
         # Every export is a new version of the method's model name: say which run it is.
         print(f"Exported {version_dir} (from {run_dir})")
+    for version_dir in skipped:
+        # A rerun of a finished training command: its model is already served.
+        print(f"Not exported again: {version_dir} already holds this model of {run_dir} "
+              f"(--mode=export --run_dir={run_dir} adds a new version anyway)")
     print(f"TensorFlow Serving config: {os.path.join(export_dir, 'models.config')} "
           "(see export/README.md)")
 

@@ -7,6 +7,7 @@ re-exported lazily, so the numpy-only parts import quickly.
 from typing import Any
 
 from mtl_tf.data.datasets import DATASETS, MultiTaskData, load_dataset
+from mtl_tf.data.from_tf_data import from_tf_data
 from mtl_tf.data.idx import IdxFormatError, read_idx, write_idx
 from mtl_tf.data.multi_mnist import make_multi_pairs
 from mtl_tf.data.source_data import SourceData
@@ -18,6 +19,7 @@ __all__ = [
     "MultiTaskData",
     "SourceData",
     "epoch_seed",
+    "from_tf_data",
     "load_dataset",
     "load_source",
     "make_dataset",

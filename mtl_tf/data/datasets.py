@@ -37,19 +37,20 @@ which decodes its images in its own pipeline.
 from __future__ import annotations
 
 import importlib.resources
-import os
 from collections.abc import Sequence
 
 import numpy as np
 from absl import logging
 
 from mtl_tf.choices import DATASETS  # the flags' TF-free list of data set names
+from mtl_tf.data.memory import check_pair_memory, memory_limit
 from mtl_tf.data.mtfl import MtflData, load_mtfl
-from mtl_tf.data.multi_mnist import make_multi_pairs, pair_nbytes
+from mtl_tf.data.multi_mnist import make_multi_pairs
 from mtl_tf.data.multitask import MultiTaskData
 from mtl_tf.data.source_data import IDX_FILES, SourceData
 from mtl_tf.data.sources import SOURCES, load_source
 from mtl_tf.tasks import classification_specs
+from mtl_tf.user_data import split_dataset_name
 
 __all__ = [
     "DATASETS",
@@ -74,12 +75,6 @@ _VAL_HOLDOUT_DENOMINATOR = 6
 _SOURCE_CLASSES = {"mnist": 10, "fashion_mnist": 10}
 _SOURCE_PRETTY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 _CANVAS = 36
-# Copies of a split's generated pairs a run holds at once: the numpy arrays, the tensor
-# tf.data.Dataset.from_tensor_slices makes of them and its in-memory cache(), plus, for
-# the training pairs, the shuffle buffer (the whole split). This is a lower bound (400k
-# training pairs, 494 MB of images, raised the peak RSS by 2.2 GB, 4.5x, in the first
-# epoch), so a size it refuses certainly cannot run.
-_COPIES = {"train_size": 4, "val_size": 3, "test_size": 3}
 _IDX_FIX = "re-download it or point --data_dir at a complete copy"
 
 
@@ -90,100 +85,6 @@ def _derived_seed(seed: int, stream: int) -> int:
     the validation hold-out of source ``name``.
     """
     return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-
-
-def _format_bytes(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def _read_int(path: str) -> int | None:
-    """The integer in a one-line kernel file, or None (missing, or "max")."""
-    try:
-        with open(path, encoding="ascii") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def memory_limit() -> tuple[int, str]:
-    """The most memory this process can ever have, and where that bound comes from.
-
-    Physical memory (``os.sysconf``), or the container's cgroup memory limit when that
-    is lower: in a container, sysconf reports the host's memory.
-
-    Returns:
-      ``(bytes, description)``, e.g. ``(25275924480, "physical memory")``.
-    """
-    limit, where = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "physical memory"
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        cgroup = _read_int(path)  # v2, then v1; "max" / absent mean no limit
-        if cgroup is not None and 0 < cgroup < limit:
-            limit, where = cgroup, "the cgroup memory limit"
-    return limit, where
-
-
-def _available_memory() -> int | None:
-    """MemAvailable from /proc/meminfo (free + reclaimable cache), or None."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def check_pair_memory(
-    train_size: int, test_size: int, val_size: int = 0, *, limit: tuple[int, str] | None = None
-) -> int:
-    """Refuses sizes whose generated pairs cannot fit in memory, before allocating any.
-
-    Args:
-      train_size: Training pairs asked for (``--train_size``).
-      test_size: Test pairs (``--test_size``).
-      val_size: Validation pairs (``--val_size``).
-      limit: ``(bytes, description)`` to check against; default :func:`memory_limit`.
-
-    Returns:
-      The estimated bytes the pairs need (see ``_COPIES``).
-
-    Raises:
-      ValueError: Naming the flag that asks for the most, its value, the memory the
-        sizes need, the memory the machine has and the largest value that would fit.
-    """
-    sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
-    per_pair = pair_nbytes(_CANVAS)
-    needs = {flag: n * per_pair * _COPIES[flag] for flag, n in sizes.items()}
-    total = sum(needs.values())
-    limit_bytes, where = limit if limit is not None else memory_limit()
-    if total > limit_bytes:
-        # Blame the size that asks for the most, and say how far it could go with the
-        # other sizes unchanged.
-        flag = max(needs, key=needs.get)
-        fits = (limit_bytes - (total - needs[flag])) // (per_pair * _COPIES[flag])
-        others = " ".join(f"--{f}={n}" for f, n in sizes.items() if f != flag and n)
-        fix = (f"use --{flag}={fits} or less" + (f" (with {others})" if others else "")
-               if fits >= 1 else "reduce --train_size, --test_size and --val_size")
-        raise ValueError(
-            f"--{flag}={sizes[flag]} is too large: the generated pairs need at least "
-            f"{_format_bytes(total)} of memory ({per_pair:,} bytes per {_CANVAS}x{_CANVAS} "
-            "pair, held 3-4 times: the arrays, the tf.data tensor, its cache and the "
-            f"training shuffle buffer) but this machine has {_format_bytes(limit_bytes)} "
-            f"({where}); {fix}"
-        )
-    available = _available_memory() if limit is None else None
-    if available is not None and total > available:
-        logging.warning(
-            "The generated pairs need at least %s of memory but only %s is available now; "
-            "the run may be slow or killed. Smaller --train_size / --test_size avoid that.",
-            _format_bytes(total), _format_bytes(available),
-        )
-    return total
 
 
 def _source_file(name: str, source: SourceData, key: str) -> str:
@@ -282,6 +183,7 @@ def load_dataset(
     val_size: int = 0,
     tasks: Sequence[str] | None = None,
     image_size: int = 0,
+    test_only: bool = False,
 ) -> MultiTaskData | MtflData:
     """Loads the sources and builds one of the Pareto MTL §6.1 overlay data sets, or MTFL.
 
@@ -301,6 +203,9 @@ def load_dataset(
       val_size: Number of validation pairs to generate; 0 for none. When positive,
         1/6 of each source's training images are held out (see the module docstring):
         validation pairs use only those, training pairs only the rest.
+      test_only: Build only the test pairs (the same as with training pairs: each split
+        has its own seed); the training and validation arrays are empty. For scoring an
+        exported model and for its warm-up images, which train nothing.
 
     For ``name="mtfl"`` the arguments mean what :func:`mtl_tf.data.mtfl.load_mtfl`
     says: ``data_dir`` is required (MTFL has no embedded or tensorflow-datasets copy),
@@ -324,7 +229,14 @@ def load_dataset(
                 f"MTFL is read from --data_dir only, not --data_source={data_source}"
             )
         return load_mtfl(data_dir, train_size=train_size, test_size=test_size,
-                         val_size=val_size, seed=seed, tasks=tasks, image_size=image_size)
+                         val_size=val_size, seed=seed, tasks=tasks, image_size=image_size,
+                         test_only=test_only)
+    scheme, location = split_dataset_name(name)
+    if scheme is not None:  # your own data: csv:PATH, tfds:NAME
+        return _user_dataset(scheme, location, tasks=tasks, data_dir=data_dir,
+                             data_source=data_source, train_size=train_size,
+                             test_size=test_size, val_size=val_size, seed=seed,
+                             image_size=image_size, test_only=test_only)
     if name not in _SPECS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if image_size:
@@ -342,6 +254,8 @@ def load_dataset(
         )
     if val_size < 0:
         raise ValueError(f"val_size must be >= 0 (0: no validation split), got {val_size}")
+    if test_only:
+        train_size = val_size = 0
     # Before reading any file: an impossible size fails at once, not as a MemoryError.
     check_pair_memory(train_size, test_size, val_size)
     top, bottom, different = _SPECS[name]
@@ -356,7 +270,7 @@ def load_dataset(
     train_top = (source_top.train_images, source_top.train_labels)
     train_bottom = (source_bottom.train_images, source_bottom.train_labels)
     val_images = val_labels = None
-    if val_size > 0:
+    if val_size > 0:  # never with test_only (val_size 0)
         split_top = _split_holdout(top, source_top, seed)
         split_bottom = split_top if bottom == top else _split_holdout(bottom, source_bottom, seed)
         train_top, train_bottom = split_top[:2], split_bottom[:2]
@@ -364,10 +278,14 @@ def load_dataset(
             *split_top[2:], *split_bottom[2:],
             val_size, _derived_seed(seed, 2), require_different_classes=different,
         )
-    train_images, train_labels = make_multi_pairs(
-        *train_top, *train_bottom,
-        train_size, _derived_seed(seed, 0), require_different_classes=different,
-    )
+    if test_only:
+        train_images = np.zeros((0, _CANVAS, _CANVAS), np.uint8)
+        train_labels = np.zeros((0, len(_TASK_NAMES)), np.int32)
+    else:
+        train_images, train_labels = make_multi_pairs(
+            *train_top, *train_bottom,
+            train_size, _derived_seed(seed, 0), require_different_classes=different,
+        )
     test_images, test_labels = make_multi_pairs(
         source_top.test_images, source_top.test_labels,
         source_bottom.test_images, source_bottom.test_labels,
@@ -397,10 +315,23 @@ def load_dataset(
     )
 
 
-def load_run_dataset(config) -> MultiTaskData | MtflData:
+def _user_dataset(scheme: str, location: str, **kwargs) -> MultiTaskData:
+    """``csv:PATH`` (`mtl_tf.data.csv_data`) or ``tfds:NAME`` (`mtl_tf.data.tfds_data`)."""
+    if scheme == "csv":
+        from mtl_tf.data.csv_data import load_csv_dataset
+
+        kwargs.pop("data_dir"), kwargs.pop("data_source")
+        return load_csv_dataset(location, kwargs.pop("tasks"), **kwargs)
+    from mtl_tf.data.tfds_data import load_tfds_dataset
+
+    return load_tfds_dataset(location, kwargs.pop("tasks"), **kwargs)
+
+
+def load_run_dataset(config, test_only: bool = False) -> MultiTaskData | MtflData:
     """The data set a `RunConfig` trains and tests on (its dataset, data_dir, data_source,
-    sizes and seed): the same pairs as the run itself, for restoring or re-scoring it."""
+    sizes and seed): the same pairs as the run itself, for restoring or re-scoring it.
+    ``test_only`` builds only its test split (see `load_dataset`)."""
     return load_dataset(config.dataset, data_dir=config.data_dir,
                         data_source=config.data_source, train_size=config.train_size,
                         test_size=config.test_size, seed=config.seed, val_size=config.val_size,
-                        tasks=config.tasks, image_size=config.image_size)
+                        tasks=config.tasks, image_size=config.image_size, test_only=test_only)

@@ -221,6 +221,7 @@ def load_mtfl(
     seed: int = 0,
     tasks: Sequence[str] | None = None,
     image_size: int = 0,
+    test_only: bool = False,
 ) -> MtflData:
     """Loads MTFL annotations and samples the MTVIB §VI-A train / test sets.
 
@@ -250,6 +251,9 @@ def load_mtfl(
       image_size: Side of the square the images are resized to; 0 for MTVIB's 150. A
         smaller size trains much faster on a CPU (36 is the other input size the
         ``small_alexnet`` backbone knows).
+      test_only: Check only the test images (the training sample is drawn all the same,
+        so the test sample is the run's): for scoring a served model, which trains
+        nothing.
 
     Returns:
       The sampled data set; images are decoded lazily by its pipeline.
@@ -299,7 +303,8 @@ def load_mtfl(
     val = [train_records[i] for i in val_idx] if val_idx is not None else None
     test = [test_records[i] for i in test_idx]
     # In line order, so the first missing image reported is the first in the file.
-    check_images(root, sorted(train + (val or []), key=lambda r: r.line), train_file)
+    if not test_only:
+        check_images(root, sorted(train + (val or []), key=lambda r: r.line), train_file)
     check_images(root, test, test_file)
 
     train_images, train_labels = _as_arrays(root, train, names)

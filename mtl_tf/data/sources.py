@@ -21,8 +21,10 @@ the embedded sample, with a one-line warning saying so.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import os
+from collections.abc import Iterator
 
 import numpy as np
 from absl import logging
@@ -36,10 +38,28 @@ from mtl_tf.data.source_data import (
 )
 from mtl_tf.data.tfds_source import load_tfds, local_tfds_dir
 
-__all__ = ["SOURCES", "DATA_SOURCES", "load_source"]
+__all__ = ["SOURCES", "DATA_SOURCES", "load_source", "no_embedded_notice"]
 
 SOURCES = ("mnist", "fashion_mnist")
 DATA_SOURCES = ("auto", "dir", "tfds", "embedded")
+
+
+class _Notice:
+    """Whether the embedded-sample notice is printed (see `no_embedded_notice`)."""
+
+    quiet = False
+
+
+@contextlib.contextmanager
+def no_embedded_notice() -> Iterator[None]:
+    """Within it, falling back to the embedded sample prints no notice: for reloading
+    data the user was already told about (the export's warm-up images after training,
+    in the same `python main.py`)."""
+    before, _Notice.quiet = _Notice.quiet, True
+    try:
+        yield
+    finally:
+        _Notice.quiet = before
 
 # Sub-directories of --data_dir searched per source, in order; "" is data_dir itself
 # (a flat folder holding the four files). Fashion-MNIST's own repository calls its
@@ -170,7 +190,7 @@ def load_source(
         if tfds_dir is not None:
             return load_tfds(name, tfds_dir)
     data = _load_embedded(name)
-    if data_source == "auto":
+    if data_source == "auto" and not _Notice.quiet:
         logging.warning(
             "No --data_dir given and no local tensorflow-datasets copy of %s: using the "
             "embedded sample of %d train / %d test real %s images shipped with mtl_tf "

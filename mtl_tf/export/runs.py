@@ -20,8 +20,10 @@ want of its test images would help no one.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from mtl_tf.data.class_names import class_names
@@ -32,6 +34,7 @@ from mtl_tf.export.saved_model import (
     sanitize_model_name,
     write_models_config,
 )
+from mtl_tf.export.versions import checkpoint_source, latest_version_with_source
 from mtl_tf.run_dir.restore import restore_run
 
 
@@ -45,7 +48,7 @@ def run_test_images(config, count: int = WARMUP_IMAGES) -> np.ndarray:
     from mtl_tf.data.datasets import load_run_dataset
     from mtl_tf.data.pipeline import split_dataset
 
-    data = load_run_dataset(config)
+    data = load_run_dataset(config, test_only=True)  # the training pairs are not needed
     # Only the first images go through the pipeline: MTFL decodes JPEGs from paths.
     head = dataclasses.replace(
         data, test_images=data.test_images[:count],
@@ -77,6 +80,8 @@ def export_run(
     write_config: bool = True,
     input_shape: tuple[int, int, int] | None = None,
     warmup_images: np.ndarray | None = None,
+    skip_exported: bool = False,
+    skipped: list[str] | None = None,
 ) -> list[str]:
     """Exports every model of the finished run in `run_dir` as a new SavedModel version.
 
@@ -89,6 +94,11 @@ def export_run(
       warmup_images: images for the warm-up requests (see
         `mtl_tf.export.saved_model.warmup_inputs`); None loads the run's data set and
         takes its first test images, falling back to blank images with a warning.
+      skip_exported: export no new version of a model whose newest version already
+        holds this run's same trained model (same checkpoint, by digest): rerunning a
+        finished training command must not pile up identical versions. False (the
+        default, and `--mode=export`): always a new version.
+      skipped: if given, receives the existing version directories that were skipped.
 
     Returns:
       The new version directories, in the run's model order.
@@ -101,17 +111,27 @@ def export_run(
 
     config, _, data, restored = restore_run(run_dir, input_shape)
     spec = get_method(config.method)
-    names = class_names(data.name, data.task_names, data.num_classes)
-    # A task spec's own class names (a user's data set) win over the built-in tables.
-    names.update({s.name: s.class_names for s in data.tasks if s.class_names})
-    if warmup_images is None:
-        warmup_images = _warmup_images(run_dir, config)
-    exported = []
-    for plan, trainer, _ in restored:
+    # A task spec's own names (your data: CSV values, tfds ClassLabel names) first,
+    # else the known data sets' (`mtl_tf.data.class_names`).
+    names = {**class_names(data.name, data.task_names, data.num_classes),
+             **{t.name: t.class_names for t in data.tasks if t.class_names}}
+    todo = []
+    for plan, trainer, model_dir in restored:
         single = not plan.subdir or config.grid_points
-        name = spec.name if single else f"{spec.name}_{plan.name}"
-        exported.append(export_model(trainer, export_dir, sanitize_model_name(name),
-                                     class_names=names, warmup_images=warmup_images))
+        name = sanitize_model_name(spec.name if single else f"{spec.name}_{plan.name}")
+        latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+        source = checkpoint_source(run_dir, model_dir, latest)
+        same = latest_version_with_source(os.path.join(export_dir, name), source)
+        if skip_exported and same:
+            if skipped is not None:
+                skipped.append(same)
+            continue
+        todo.append((trainer, name, source))
+    if todo and warmup_images is None:
+        warmup_images = _warmup_images(run_dir, config)
+    exported = [export_model(trainer, export_dir, name, class_names=names,
+                             warmup_images=warmup_images, source=source)
+                for trainer, name, source in todo]
     if write_config:
         write_models_config(export_dir, base_path_prefix=base_path_prefix)
     return exported

@@ -46,67 +46,42 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from mtl_tf.export.warmup import ASSETS_EXTRA, WARMUP_FILE, write_warmup_requests
-from mtl_tf.io_utils import atomic_write_text, make_temp_dir
+# The version layout and models.config (`versions`), and the warm-up images (`warmup`),
+# are re-exported here: they were first defined in this module.
+from mtl_tf.export.versions import (  # noqa: F401
+    DEFAULT_BASE_PATH_PREFIX,
+    MODELS_CONFIG,
+    exported_models,
+    list_versions,
+    publish_new_version,
+    sanitize_model_name,
+    validate_model_name,
+    write_models_config,
+    write_source,
+)
+from mtl_tf.export.warmup import (  # noqa: F401
+    ASSETS_EXTRA,
+    WARMUP_FILE,
+    WARMUP_IMAGES,
+    warmup_inputs,
+    write_warmup_requests,
+)
 
 SERVING_DEFAULT = "serving_default"
 SERVING_UINT8 = "serving_uint8"
 INPUT_FLOAT = "image"
 INPUT_UINT8 = "image_uint8"
-MODELS_CONFIG = "models.config"
 CLASS_NAMES_FILE = "class_names.json"
-# Images in the warm-up requests: one request of the first image and one of all of
-# them, per signature. Few, because the file is copied with every version (MTFL's is
-# 1.7 MB, MultiMNIST's 33 KB); two batch sizes, as oneDNN builds primitives per shape.
-WARMUP_IMAGES = 4
-DEFAULT_BASE_PATH_PREFIX = "/models"
 # The error a client gets from serving_default for a non-finite or out-of-range pixel.
 FLOAT_INPUT_POLICY = (
     "image must be finite float32 in [0, 1]; for 0..255 pixels use the serving_uint8 "
     "signature (input image_uint8)"
 )
-
-# A model name becomes a directory name, a URL path segment (/v1/models/<name>) and a
-# string in a text protobuf: letters, digits, "_", "-", "." only, not starting with "."
-# (hidden, and "." / ".." would escape export_dir).
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def validate_model_name(model_name: str) -> str:
-    """Returns `model_name` if it is a safe directory name, else raises ValueError."""
-    if not isinstance(model_name, str) or not _SAFE_NAME.fullmatch(model_name):
-        raise ValueError(
-            f"invalid model name {model_name!r}: use 1-128 characters from [A-Za-z0-9_.-], "
-            "not starting with '.'"
-        )
-    return model_name
-
-
-def sanitize_model_name(name: str) -> str:
-    """Turns any string into a name `validate_model_name` accepts (runs of other
-    characters become "_")."""
-    cleaned = _UNSAFE_CHARS.sub("_", name).lstrip(".")[:128]
-    return validate_model_name(cleaned or "model")
-
-
-def list_versions(model_dir: str) -> list[int]:
-    """The integer version directories under `model_dir`, sorted (none if it is missing)."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(
-        int(entry.name)
-        for entry in os.scandir(model_dir)
-        if entry.is_dir() and entry.name.isdigit()
-    )
-
 
 class _ServingModule(tf.Module):
     """What gets saved: the two serving functions and the variables they read.
@@ -215,105 +190,6 @@ def _input_shape(trainer) -> tuple[int, int, int]:
     return tuple(int(d) for d in shape)  # type: ignore[return-value]
 
 
-def _fsync_tree(root: str) -> None:
-    """Flushes every file and directory under `root` to disk, so that a directory made
-    visible by rename holds complete files even after a power loss."""
-    for dirpath, _, filenames in os.walk(root):
-        for name in filenames:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(dirpath)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _publish_new_version(model_dir: str, write: Callable[[str], None]) -> str:
-    """Writes a new version with `write(tmp_dir)` and makes it visible atomically.
-
-    The version is written into ``<model_dir>/.tmp-<version>-<random>`` (TF Serving
-    ignores non-integer names) and renamed to ``<model_dir>/<version>`` only when
-    complete. Whatever interrupts `write` (an exception here; a kill leaves only the
-    hidden temporary directory), no integer directory appears.
-
-    Returns:
-      The version directory.
-    """
-    os.makedirs(model_dir, exist_ok=True)
-    versions = list_versions(model_dir)
-    version = (versions[-1] + 1) if versions else 1
-    # Not tempfile.mkdtemp's 0700, which the rename would keep: a TF Serving process
-    # running as another user could not read the version.
-    tmp = make_temp_dir(model_dir, prefix=f".tmp-{version}-")
-    try:
-        write(tmp)
-        _fsync_tree(tmp)
-        while True:
-            final = os.path.join(model_dir, str(version))
-            # Another exporter may have taken this version meanwhile: never replace it
-            # (os.rename would fail on a non-empty directory anyway), take the next one.
-            if not os.path.exists(final):
-                try:
-                    os.rename(tmp, final)
-                    break
-                except OSError:
-                    if not os.path.exists(final):
-                        raise
-            version = max(list_versions(model_dir) + [version]) + 1
-        _fsync_dir(model_dir)
-        return final
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def warmup_inputs(
-    images: np.ndarray | None, input_shape: Sequence[int], count: int = WARMUP_IMAGES
-) -> np.ndarray:
-    """The float32 ``[n, H, W, C]`` images in [0, 1] the warm-up requests send.
-
-    Args:
-      images: None for `count` blank (all-zero) images, or images as a data set holds
-        them: uint8 pixels 0..255 (divided by 255, as the training pipeline does) or
-        floats in [0, 1], ``[N, H, W, C]`` or ``[N, H, W]`` for one channel. Only the
-        first `count` are used.
-      input_shape: The model's ``(H, W, C)``.
-      count: How many images to keep.
-
-    Raises:
-      ValueError: The images do not have the model's shape, are empty, or are floats
-        that are not finite or outside [0, 1] (TF Serving would then fail to load the
-        version: a failing warm-up request fails the load).
-    """
-    shape = tuple(int(d) for d in input_shape)
-    if images is None:
-        return np.zeros((count, *shape), np.float32)
-    array = np.asarray(images)[:count]
-    if array.ndim == 3 and shape[-1] == 1:
-        array = array[..., np.newaxis]
-    if array.ndim != 4 or array.shape[1:] != shape or array.shape[0] == 0:
-        raise ValueError(
-            f"warm-up images must be [N, {', '.join(map(str, shape))}] with N >= 1 (the "
-            f"model's input), got shape {list(np.shape(images))}"
-        )
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"warm-up images must be uint8 or float, got {array.dtype}")
-    array = array.astype(np.float32)
-    if not np.all(np.isfinite(array)) or array.min() < 0.0 or array.max() > 1.0:
-        raise ValueError(f"float warm-up images must be finite and in [0, 1]; "
-                         f"got values in [{array.min()}, {array.max()}]")
-    return array
-
 
 def _warmup_requests(module: _ServingModule, images: np.ndarray):
     """The ``(signature, input name, batch)`` warm-up requests, after running each
@@ -343,6 +219,7 @@ def export_model(
     *,
     class_names: Mapping[str, Sequence[str]] | None = None,
     warmup_images: np.ndarray | None = None,
+    source: Mapping[str, object] | None = None,
 ) -> str:
     """Exports `trainer` as a new version of `model_name` under `export_dir`.
 
@@ -371,6 +248,8 @@ def export_model(
       warmup_images: images for the warm-up requests, see `warmup_inputs` (the first
         `WARMUP_IMAGES`; real test images are the most faithful). None: blank images,
         which exercise the same graph and kernels.
+      source: what the model was exported from (`mtl_tf.export.versions.checkpoint_source`),
+        recorded in ``assets.extra/mtl_tf_source.json``; None records nothing.
 
     Returns:
       The new version directory ``<export_dir>/<model_name>/<version>``; the version is
@@ -402,78 +281,7 @@ def export_model(
                 json.dump({t: list(n) for t, n in names.items()}, f, indent=2,
                           ensure_ascii=False)
                 f.write("\n")
+        if source is not None:
+            write_source(tmp, dict(source))
 
-    return _publish_new_version(os.path.join(export_dir, model_name), write)
-
-
-def exported_models(export_dir: str) -> list[str]:
-    """Names of the model directories under `export_dir` holding at least one complete
-    version (an integer directory with saved_model.pb), sorted."""
-    if not os.path.isdir(export_dir):
-        return []
-    names = []
-    for entry in os.scandir(export_dir):
-        if not entry.is_dir() or not _SAFE_NAME.fullmatch(entry.name):
-            continue
-        if any(
-            os.path.exists(os.path.join(entry.path, str(v), "saved_model.pb"))
-            for v in list_versions(entry.path)
-        ):
-            names.append(entry.name)
-    return sorted(names)
-
-
-def write_models_config(
-    export_dir: str, *, base_path_prefix: str | None = DEFAULT_BASE_PATH_PREFIX
-) -> str:
-    """(Re)writes ``<export_dir>/models.config`` listing every exported model.
-
-    The file is a TF Serving model config (text `ModelServerConfig`), written atomically
-    so a server reloading it (``--model_config_file_poll_wait_seconds``) never reads half
-    a file::
-
-        model_config_list {
-          config { name: "stl_top_left" base_path: "/models/stl_top_left"
-                   model_platform: "tensorflow" }
-        }
-
-    Args:
-      export_dir: the export directory (models in ``<export_dir>/<name>/<version>``).
-      base_path_prefix: where `export_dir` is seen by the server. The default
-        ``"/models"`` suits ``docker run -v $PWD/export/models:/models tensorflow/serving
-        --model_config_file=/models/models.config``; None writes absolute paths of this
-        machine, for a native ``tensorflow_model_server --model_config_file=...``.
-
-    Returns:
-      The path of the written config.
-    """
-    names = exported_models(export_dir)
-    if base_path_prefix is None:
-        root = os.path.abspath(export_dir)
-        join = os.path.join
-    else:
-        # The server's path syntax, not this machine's: always "/".
-        root = base_path_prefix.rstrip("/") or "/"
-
-        def join(a: str, b: str) -> str:
-            return a.rstrip("/") + "/" + b
-
-    lines = ["model_config_list {"]
-    for name in names:
-        base_path = join(root, name)
-        lines += [
-            "  config {",
-            f'    name: "{name}"',
-            f'    base_path: "{_escape(base_path)}"',
-            '    model_platform: "tensorflow"',
-            "  }",
-        ]
-    lines.append("}")
-    path = os.path.join(export_dir, MODELS_CONFIG)
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
-
-
-def _escape(text: str) -> str:
-    """Escapes a string for a double-quoted text-protobuf literal."""
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    return publish_new_version(os.path.join(export_dir, model_name), write)

@@ -37,9 +37,15 @@ from collections.abc import Sequence
 
 import keras
 
+from mtl_tf.models.applications import (
+    APPLICATIONS,
+    PROJECTION_DIM,
+    build_application_encoder,
+)
 from mtl_tf.models.vib import VariationalBottleneck
 
-BACKBONES: tuple[str, ...] = ("small_alexnet", "lenet")
+# The papers' models, then the keras.applications ones (`mtl_tf.models.applications`).
+BACKBONES: tuple[str, ...] = ("small_alexnet", "lenet", *APPLICATIONS)
 ENCODERS: tuple[str, ...] = ("deterministic", "vib")
 
 # Small AlexNet conv configuration per input (height, width): MTVIB Table I and Table II.
@@ -90,13 +96,16 @@ def encoder_feature_dim(*, backbone: str, encoder: str, latent_dim: int = 256) -
         latent_dim: Latent dimension of the VIB encoder.
 
     Returns:
-        384 (Small AlexNet, deterministic; Table I/II (b)), 50 (LeNet, deterministic), or
+        384 (Small AlexNet, deterministic; Table I/II (b)), 50 (LeNet, deterministic),
+        256 (a keras.applications backbone, deterministic: its projection), or
         ``latent_dim`` (any VIB encoder).
     """
     _check_choice("backbone", backbone, BACKBONES)
     _check_choice("encoder", encoder, ENCODERS)
     if encoder == "vib":
         return int(latent_dim)
+    if backbone in APPLICATIONS:
+        return PROJECTION_DIM
     return _SMALL_ALEXNET_FC if backbone == "small_alexnet" else _LENET_FC
 
 
@@ -168,6 +177,8 @@ def build_encoder(
     bn_momentum: float = 0.9,
     latent_dim: int = 256,
     seed: int = 0,
+    weights: str = "none",
+    image_size: int = 0,
     name: str = "encoder",
     vib_posterior: str = "log_var",
 ) -> keras.Model:
@@ -191,6 +202,10 @@ def build_encoder(
         seed: Seed of the VIB sampling noise (``keras.random.SeedGenerator``). Weight
             initialisation follows the global seed (`keras.utils.set_random_seed`): seeding
             every initializer with one value would give same-shaped layers equal weights.
+        weights: A keras.applications backbone's initial weights: ``"none"`` (random) or
+            ``"imagenet"``; the papers' backbones have only ``"none"``.
+        image_size: A keras.applications backbone's input side (0: the data's, enlarged
+            only below the application's minimum); see `mtl_tf.models.applications`.
         name: Model name.
         vib_posterior: The VIB posterior's scale, ``"log_var"`` or ``"softplus"``
             (`VariationalBottleneck`).
@@ -210,6 +225,15 @@ def build_encoder(
     shape = _check_input_shape(input_shape)
     if encoder == "vib" and int(latent_dim) <= 0:
         raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}.")
+    if backbone in APPLICATIONS:
+        return build_application_encoder(
+            backbone=backbone, encoder=encoder, input_shape=shape, bn_momentum=bn_momentum,
+            latent_dim=latent_dim, seed=seed, weights=weights, image_size=image_size,
+            name=name)
+    if weights != "none" or image_size:
+        raise ValueError(f"{backbone} has no pretrained weights and a fixed input size; "
+                         "backbone weights and image size are for the keras.applications "
+                         f"backbones ({', '.join(APPLICATIONS)})")
 
     image = keras.Input(shape=shape, name="image")
     if backbone == "small_alexnet":
@@ -245,7 +269,8 @@ def build_head(
     Small AlexNet, VIB (Table I(c)/(d), II(c)/(d)): FC 384 + BN + ReLU,
     FC 192 + BN + ReLU, FC ``num_classes``.
     LeNet (either encoder): a single linear FC ``num_classes`` (ParetoMTL's
-    ``nn.Linear(50, 10)`` per task, no hidden layer).
+    ``nn.Linear(50, 10)`` per task, no hidden layer); so are the keras.applications
+    backbones' heads (their trunk is deep already).
 
     The heads return logits; the tables' final "softmax" belongs to the loss/prediction.
 
@@ -298,6 +323,8 @@ def build_network(
     latent_dim: int = 256,
     seed: int = 0,
     vib_posterior: str = "log_var",
+    weights: str = "none",
+    image_size: int = 0,
 ) -> tuple[keras.Model, dict[str, keras.Model]]:
     """Builds the shared encoder and one head per task.
 
@@ -316,6 +343,8 @@ def build_network(
         latent_dim: Latent dimension of the VIB encoder.
         seed: Seed of the VIB sampling noise.
         vib_posterior: The VIB posterior's scale parameterisation (`build_encoder`).
+        weights: Initial weights of a keras.applications backbone (see `build_encoder`).
+        image_size: Input side of a keras.applications backbone (see `build_encoder`).
 
     Returns:
         ``(encoder, heads)``: the encoder model named ``"encoder"`` (see `build_encoder`)
@@ -344,6 +373,8 @@ def build_network(
         bn_momentum=bn_momentum,
         latent_dim=latent_dim,
         seed=seed,
+        weights=weights,
+        image_size=image_size,
         name="encoder",
         vib_posterior=vib_posterior,
     )

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_tf.config import RunConfig
-from mtl_tf.data.datasets import load_dataset, load_run_dataset
+from mtl_tf.data.datasets import load_run_dataset
 from mtl_tf.data.pipeline import split_dataset
 from mtl_tf.evaluation import metrics as metrics_lib
 from mtl_tf.evaluation.protocol import Protocol
@@ -109,7 +109,7 @@ class SavedModelClassifier:
 
     is_vib = False  # a served VIB model is deterministic (z = mean): no sampling to attack
 
-    def __init__(self, path: str, task_names, input_shape) -> None:
+    def __init__(self, path: str, task_names, input_shape, task_specs=()) -> None:
         check_saved_model_dir(path)
         self._loaded = tf.saved_model.load(path)  # keep alive: its variables die with it
         signature = self._loaded.signatures["serving_default"]
@@ -122,6 +122,9 @@ class SavedModelClassifier:
             raise ValueError(f"--saved_model {path} serves none of the data set's tasks "
                              f"{list(task_names)}; its outputs are {sorted(outputs)}")
         self.task_names = served
+        # The attacks read each task's type here: a served regression head is attacked
+        # through its own loss and scored by its error, not as a one-class classifier.
+        self.task_specs = tuple(s for s in task_specs if s.name in served)
         self.encoder = _Identity([None, *input_shape])
         self.heads = {t: _SignatureHead(signature, t, f"{t}_prediction" in outputs)
                       for t in self.task_names}
@@ -160,10 +163,10 @@ def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     check_saved_model_dir(path)  # before generating any data
     if config.etas:
         Protocol.from_config(config).eta_scale(config.dataset)
-    data = load_dataset(config.dataset, data_dir=config.data_dir, data_source=config.data_source,
-                        train_size=config.train_size, test_size=config.test_size,
-                        seed=config.seed)
-    model = SavedModelClassifier(path, data.task_names, data.input_shape)
+    # Only the test pairs: a served model trains nothing (they are the same pairs, each
+    # split has its own seed).
+    data = load_run_dataset(config, test_only=True)
+    model = SavedModelClassifier(path, data.task_names, data.input_shape, data.tasks)
     indices = [data.task_names.index(t) for t in model.task_names]
     test_ds = split_dataset(data, "test", indices, config.batch_size, shuffle=False,
                             seed=config.seed)

@@ -142,9 +142,12 @@ def restore_run(run_dir: str, input_shape: tuple[int, int, int] | None = None):
     else:
         plans = plan_models(config, spec, data.task_names, data.num_train)
     restored = []
+    # The checkpoint overwrites every variable: initial ImageNet weights would only be
+    # downloaded (or fail offline) for nothing.
+    build_config = dataclasses.replace(config, backbone_weights="none")
     for plan in plans:
         model_dir = os.path.join(run_dir, plan.subdir) if plan.subdir else run_dir
-        trainer = build_trainer(config, spec, data, plan, data.num_train)
+        trainer = build_trainer(build_config, spec, data, plan, data.num_train)
         _restore_latest(trainer, model_dir)
         restored.append((plan, trainer, model_dir))
     return config, metrics, data, restored

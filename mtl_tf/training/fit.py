@@ -152,6 +152,8 @@ def build_trainer(config: RunConfig, spec: MethodSpec, data, plan: ModelPlan,
         latent_dim=config.latent_dim,
         seed=config.seed,
         vib_posterior=config.vib_posterior,
+        weights=config.backbone_weights,
+        image_size=config.backbone_image_size,
     )
     initialize_weights([encoder, *heads.values()], config.weight_init)
     trainer = MultiTaskTrainer(
@@ -345,6 +347,12 @@ def fit_model(
                 train_ds = train_ds.with_options(distribute.distribute_options())
                 if val_ds is not None:
                     val_ds = val_ds.with_options(distribute.distribute_options())
+            if chief and config.verbose and plan.subdir:
+                # A run of several models (one per preference, per task): Keras' epoch
+                # lines do not say which one is training.
+                label = plan.weighting.label()
+                print(f"Training {spec.name} {plan.name}{f' {label}' if label else ''}: "
+                      f"epochs {start_epoch + 1}..{config.epochs}", flush=True)
             progress = _Progress()
             try:
                 history = trainer.fit(

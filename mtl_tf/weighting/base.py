@@ -139,6 +139,11 @@ class Weighting(keras.layers.Layer):
         """Static facts about this strategy instance for metrics.json (e.g. a preference)."""
         return {}
 
+    def label(self) -> str:
+        """A short name of this instance's trade-off for progress lines (e.g. a Pareto
+        MTL preference ``u=(0.707, 0.707)``); empty when the strategy has none."""
+        return ""
+
     def regularization(self) -> tf.Tensor:
         """An extra loss term owned by the strategy (e.g. sum_k s_k / 2); default 0."""
         return tf.constant(0.0)

@@ -374,6 +374,11 @@ class ParetoMTLWeighting(Weighting):
         self.active_mask.assign(tf.cast(active, tf.int32))
         return tf.cast(alpha, tf.float32)
 
+    def label(self) -> str:
+        """``u=(0.707, 0.707)``: this model's preference vector."""
+        u = self.preferences[self.preference_index]
+        return "u=(" + ", ".join(f"{round(float(v), 3) + 0.0:g}" for v in u) + ")"
+
     def describe(self) -> dict[str, Any]:
         """Static settings and current state, for metrics and logs (eager only)."""
         u = self.preferences[self.preference_index]

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import os
+
 from absl import flags
 
-from mtl_tf import choices
+from mtl_tf import choices, user_data
 from mtl_tf.config import RunConfig
 
 TITLE = "Data"
 
 _DEFAULTS = RunConfig()
 
-flags.DEFINE_enum("dataset", _DEFAULTS.dataset, [*choices.DATASETS, choices.SYNTHETIC],
-                  "Data set; 'synthetic' is Pareto MTL's concave two-objective example (§5).")
+flags.DEFINE_string("dataset", _DEFAULTS.dataset,
+                    f"Data set: one of {', '.join([*choices.DATASETS, choices.SYNTHETIC])} "
+                    "('synthetic' is Pareto MTL's concave two-objective example, §5); or "
+                    "your own: csv:PATH (a CSV file with an 'image' column of image paths "
+                    "relative to it, one column per --tasks entry, optionally 'split'), or "
+                    "tfds:NAME (a tensorflow-datasets set, prepared in --data_dir or "
+                    "~/tensorflow_datasets; --data_source=tfds downloads it).")
+
+
+@flags.validator("dataset", message="unknown --dataset")
+def _check_dataset(value: str) -> bool:
+    scheme, rest = user_data.split_dataset_name(value)
+    known = [*choices.DATASETS, choices.SYNTHETIC]
+    if scheme is None and value not in known:
+        raise flags.ValidationError(
+            f"unknown data set; allowed: {', '.join(known)}, csv:PATH or tfds:NAME")
+    if scheme is not None and not rest:
+        what = "path" if scheme == "csv" else "name"
+        raise flags.ValidationError(f"needs a {what} after '{scheme}:'")
+    if scheme == "csv" and not os.path.isfile(rest):
+        raise flags.ValidationError(f"no such file {rest}; give the path of the CSV file")
+    return True
 flags.DEFINE_string("data_dir", _DEFAULTS.data_dir,
                     "Folder with the IDX files: <data_dir>/mnist/, <data_dir>/fashion-mnist/ "
                     "or a flat folder. Without it: a local tensorflow-datasets copy if one is "
@@ -26,7 +48,10 @@ flags.DEFINE_integer("test_size", _DEFAULTS.test_size,
                      "Test pairs (MultiMNIST family), or test images (MTFL; 0 = the whole "
                      "split).", lower_bound=0)
 flags.DEFINE_list("tasks", _DEFAULTS.tasks,
-                  "Tasks to train, in head order, e.g. --dataset=mtfl "
+                  "Tasks to train, in head order. csv:/tfds: data: NAME[:KIND[:LOSS]] per "
+                  "task column / feature, KIND classification (default) or regression, LOSS "
+                  "mse (default) or l1, e.g. --tasks=species,age:regression (tfds: default "
+                  "every ClassLabel; a nested feature as a/b). E.g. --dataset=mtfl "
                   "--tasks=landmarks,gender,smile,glasses,pose. MTFL: landmarks (the 5 "
                   "facial landmarks, a 10-output regression scored by NME, TCDCN) and the "
                   "attributes pose, gender, smile, glasses. Unset: the data set's own tasks "
@@ -37,7 +62,17 @@ flags.DEFINE_list("tasks", _DEFAULTS.tasks,
 def _check_tasks(values: dict) -> bool:
     # Before TensorFlow loads and any data is read: a typo answers at once.
     tasks, dataset = values["tasks"], values["dataset"]
+    scheme, _ = user_data.split_dataset_name(dataset or "")
+    if scheme == "csv" and not tasks:
+        raise flags.ValidationError(f"--dataset={dataset} needs --tasks naming its task "
+                                    "columns, e.g. --tasks=species,age:regression")
     if not tasks:
+        return True
+    if scheme is not None:  # your own data: NAME[:KIND[:LOSS]], checked against it later
+        try:
+            user_data.parse_task_entries(tasks)
+        except ValueError as e:
+            raise flags.ValidationError(str(e)) from None
         return True
     allowed = choices.DATASET_TASKS.get(dataset)
     if allowed is None:
@@ -52,16 +87,19 @@ def _check_tasks(values: dict) -> bool:
 
 
 flags.DEFINE_integer("image_size", _DEFAULTS.image_size,
-                     "MTFL: side of the square the face images are resized to; 0 = MTVIB's "
-                     "150x150 (the default, the paper's). 36 (the other input size of "
-                     "small_alexnet; lenet takes any size >= 20) trains ~15x faster on a CPU.",
+                     "MTFL, csv:, tfds: data: side of the square images are resized to (in "
+                     "tf.data). 0 (the default) = MTFL: MTVIB's 150x150, the paper's; csv: / "
+                     "tfds:: the images' own size (the first image's). MTFL: 36 (the other "
+                     "input size of small_alexnet; lenet takes any size >= 20) trains ~15x "
+                     "faster on a CPU.",
                      lower_bound=0)
 
 
 @flags.multi_flags_validator(["image_size", "dataset"],
-                             message="--image_size applies to MTFL only")
+                             message="--image_size applies to MTFL and csv:/tfds: data only")
 def _check_image_size(values: dict) -> bool:
-    return not values["image_size"] or values["dataset"] == "mtfl"
+    return (not values["image_size"] or values["dataset"] == "mtfl"
+            or user_data.split_dataset_name(values["dataset"] or "")[0] is not None)
 
 
 flags.DEFINE_integer("val_size", _DEFAULTS.val_size,

@@ -24,6 +24,7 @@ from typing import Any
 
 from absl import flags
 
+from mtl_tf import user_data
 from mtl_tf.cli.flags import (
     data,
     diagnostics,
@@ -91,7 +92,8 @@ _register_finite_checks()
 
 def default_output_dir(method: str, dataset: str, seed: int) -> str:
     """The run directory when `--output_dir` is not given: one per method, data and seed."""
-    return f"runs/{method}-{dataset}-seed{seed}"
+    # csv:PATH / tfds:NAME: a slug, not a path (`mtl_tf.user_data.dataset_slug`).
+    return f"runs/{method}-{user_data.dataset_slug(dataset)}-seed{seed}"
 
 
 def _tuple_item_type(hint: Any) -> type:

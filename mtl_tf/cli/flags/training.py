@@ -101,3 +101,17 @@ def _check_options_apply(values: dict) -> bool:
             "--lr_milestones applies to --lr_schedule=multistep only; pass it too, or drop "
             "--lr_milestones")
     return True
+
+
+@flags.multi_flags_validator(
+    ["weight_init", "backbone_weights"],
+    message="--weight_init=pytorch would overwrite the ImageNet weights")
+def _check_init_keeps_pretrained_weights(values: dict) -> bool:
+    # (Defined after model.py's flags: `definitions` imports `model` before `training`.)
+    # Re-initialising every conv and dense layer would silently discard the weights the
+    # user asked to start from.
+    if values["weight_init"] == "pytorch" and values["backbone_weights"] == "imagenet":
+        raise flags.ValidationError(
+            "--weight_init=pytorch re-initialises every layer, which would discard "
+            "--backbone_weights=imagenet; drop one of them")
+    return True
