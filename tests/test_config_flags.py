@@ -124,9 +124,10 @@ def _other_value(flag: absl_flags.Flag) -> str:
 
 
 # Fields whose non-default value contradicts another's test value (--eta_units=standardized
-# needs a data set with a known std, --tasks needs MTFL): set in a parse of their own,
-# with the flags they need.
-_SEPARATE = {"eta_units": ["--dataset=multi_mnist"]}
+# needs a data set with a known std, --tasks needs MTFL; --weight_init=pytorch would
+# discard --backbone_weights=imagenet): set in a parse of their own, with the flags they
+# need.
+_SEPARATE = {"eta_units": ["--dataset=multi_mnist"], "weight_init": []}
 
 
 def test_config_from_flags_sets_every_field_from_its_flag():
