@@ -42,7 +42,8 @@ for group in "${groups[@]}"; do
       long=(--epochs=30 --lr_schedule=multistep --lr_milestones=4.5,9,13.5,18,22.5,27)
       run pareto30-pytorch-multistep "${pareto[@]}" "${long[@]}" --weight_init=pytorch
       run pareto30-keras-multistep "${pareto[@]}" "${long[@]}" --weight_init=keras
-      run pareto30-pytorch-constant "${pareto[@]}" --epochs=30 --weight_init=pytorch ;;
+      run pareto30-pytorch-constant "${pareto[@]}" --epochs=30 --weight_init=pytorch
+      run pareto30-keras-constant "${pareto[@]}" --epochs=30 --weight_init=keras ;;
     *) echo "unknown group $group (vib, gradnorm, pareto, pareto_long)" >&2; exit 2 ;;
   esac
 done
