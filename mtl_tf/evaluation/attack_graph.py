@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_tf.tasks import CLASSIFICATION, TaskSpec
-from mtl_tf.training.trainer import per_example_loss
+from mtl_tf.training.losses import per_example_loss
 
 __all__ = ["Attacker", "Labels", "eot_seeds", "get_attacker", "stack_labels"]
 
