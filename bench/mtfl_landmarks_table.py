@@ -47,8 +47,9 @@ def main() -> None:
     walls = {}
     if os.path.exists(os.path.join(root, "walltimes.txt")):
         for line in open(os.path.join(root, "walltimes.txt"), encoding="utf-8"):
-            name, _, _, _, seconds, _ = line.split()
-            walls[name] = int(seconds)
+            fields = line.split()  # "<name> exit <code> wall <seconds> s ..."
+            if len(fields) >= 5 and fields[3] == "wall" and fields[4].isdigit():
+                walls[fields[0]] = int(fields[4])
     header = ("| model | NME | gender | smile | glasses | pose | mean attr. | NME FGSM "
               "0.01 / 0.03 / 0.1 | weights (last epoch) | wall s |")
     lines = [header, "|" + " --- |" * 10,

@@ -16,7 +16,8 @@ from mtl_tf.evaluation import attacks
 from mtl_tf.evaluation import metrics as metrics_lib
 from mtl_tf.models import build_network
 from mtl_tf.tasks import TaskSpec
-from mtl_tf.training.trainer import MultiTaskTrainer, per_example_loss
+from mtl_tf.training.losses import per_example_loss
+from mtl_tf.training.trainer import MultiTaskTrainer
 from mtl_tf.weighting.fixed import FixedWeighting
 from mtl_tf.weighting.uncertainty import UncertaintyWeighting
 from tests.test_mtfl import write_mini_mtfl

@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_tf.tasks import TaskSpec
-from mtl_tf.training.trainer import per_example_loss
+from mtl_tf.training.losses import per_example_loss
 
 __all__ = ["attacked_loss", "objective_weights", "task_losses"]
 
@@ -50,7 +50,7 @@ def task_losses(outputs: Sequence[tf.Tensor], labels: Sequence[tf.Tensor], attac
       attack_ce: "logits" or "clipped_softmax" (module docstring); it concerns the
         classification tasks only.
       specs: the tasks' `TaskSpec`s (default: all classification). A regression task's
-        loss is its training loss (mse or l1, `mtl_tf.training.trainer.per_example_loss`).
+        loss is its training loss (mse or l1, `mtl_tf.training.losses.per_example_loss`).
     """
     specs = list(specs) if specs is not None else [None] * len(outputs)
     # Written out rather than `sparse_categorical_crossentropy(from_logits=False)` for

@@ -36,27 +36,13 @@ import tensorflow as tf
 from mtl_tf.tasks import CLASSIFICATION, TaskSpec
 from mtl_tf.training import distribute
 from mtl_tf.training.distribute import ReplicaSync
+from mtl_tf.training.losses import per_example_loss
 from mtl_tf.weighting.base import Weighting
 from mtl_tf.weighting.min_norm import gram_matrix
 
 
 def _squared_norm(grads: Sequence[tf.Tensor]) -> tf.Tensor:
     return tf.add_n([tf.reduce_sum(tf.square(g)) for g in grads])
-
-
-def per_example_loss(spec: TaskSpec, labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
-    """One task's loss per example [B], as its spec says.
-
-    Classification: sparse softmax cross-entropy from logits (MTVIB eq. 7). Regression:
-    the mean over the ``size`` outputs of the squared error (``mse``; Kendall et al.
-    2018 eq. 5, Gaussian likelihood) or of the absolute error (``l1``; Laplace).
-    Also the loss FGSM/PGD attack (`mtl_tf.evaluation.attack_graph`).
-    """
-    if spec.is_classification:
-        return keras.losses.sparse_categorical_crossentropy(labels, outputs, from_logits=True)
-    diff = tf.cast(outputs, tf.float32) - tf.reshape(tf.cast(labels, tf.float32),
-                                                     [-1, spec.size])
-    return tf.reduce_mean(tf.square(diff) if spec.loss == "mse" else tf.abs(diff), axis=-1)
 
 
 def _output_size(head: keras.Model) -> int:
