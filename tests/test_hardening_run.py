@@ -257,3 +257,24 @@ def test_disk_full_during_a_checkpoint_is_one_line_and_resumable(
     result = _main(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     assert glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-1.index"))
+
+
+@pytest.mark.parametrize("mode", ["eval", "export"])
+def test_a_run_being_extended_is_not_served_as_finished(finished_run, tmp_path, mode):
+    # `--epochs=3` on a finished 2-epoch run rewrites config.json, then trains; cut off (or
+    # still running), its newest checkpoint is of an epoch metrics.json does not describe.
+    run = _copy(finished_run, tmp_path)
+    with open(os.path.join(run, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    config["epochs"] = 3
+    with open(os.path.join(run, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f)
+    before = _metrics(run)
+    extra = [f"--export_dir={tmp_path / 'export'}"] if mode == "export" else []
+    result = _main(f"--mode={mode}", f"--run_dir={run}", *extra)
+    assert result.returncode != 0
+    lines = _error_lines(result.stderr)
+    assert len(lines) == 1 and "being extended to 3 epochs" in lines[0], result.stderr[-2000:]
+    assert "--epochs=3" in lines[0]
+    assert _metrics(run) == before
+    assert not (tmp_path / "export").exists()

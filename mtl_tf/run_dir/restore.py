@@ -76,6 +76,14 @@ def load_finished_run(run_dir: str, input_shape: tuple[int, int, int] | None = N
             raw[name] = tuple(raw[name])
     config = RunConfig(**raw)
     metrics = _read_json(os.path.join(run_dir, "metrics.json"))
+    done = metrics.get("epochs")
+    if isinstance(done, int) and config.epochs > done:
+        # A rerun with a larger --epochs rewrote config.json and is training (or was cut
+        # off): the newest checkpoint may be of an epoch metrics.json does not describe.
+        raise ValueError(
+            f"run {run_dir!r} is being extended to {config.epochs} epochs (its metrics.json "
+            f"is of {done}): rerun its training command with --epochs={config.epochs} to "
+            "finish it, then evaluate or export")
     dataset = metrics.get("dataset", config.dataset)
     if dataset == "synthetic" or not metrics.get("models"):
         raise ValueError(f"run {run_dir!r} ({dataset}) has no trained networks to export")
