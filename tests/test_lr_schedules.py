@@ -212,3 +212,43 @@ def test_every_new_option_through_main_py_and_a_refused_longer_cosine_run(tiny_i
     assert "decays over 2 epochs" in line and "choose another --output_dir" in line
     with open(os.path.join(out, "metrics.json")) as f:
         assert f.read() == before
+
+
+def test_reference_experiments_train_as_the_flagfile_and_fit_its_halving_two_ways():
+    """Issue #16 item 2: `reference_multi_fashion_mnist_{scaled,truncated}` train Pareto
+    MTL Fig. 4(c)'s methods with the flagfile's optimiser, at >= 2,000 steps per model; the
+    scaled schedule ends at the reference's final rate, the truncated one is the
+    reference's first 5 epochs (constant 1e-3: its first halving is at epoch 15)."""
+    from mtl_tf.orchestration.experiment_catalog import EXPERIMENTS, method_config
+
+    FLAGS(["main.py", f"--flagfile={os.path.join(ROOT, 'flags', 'pareto_mtl_multi_mnist.flags')}"])
+    reference = definitions.config_from_flags()
+    shared = ("backbone", "weight_init", "optimizer", "learning_rate", "momentum",
+              "batch_size", "pareto_max_init_epochs", "train_size", "test_size")
+    final_rates = {}
+    for fitting in ("scaled", "truncated"):
+        exp = EXPERIMENTS[f"reference_multi_fashion_mnist_{fitting}"]
+        assert exp.dataset == "multi_fashion_mnist"
+        assert exp.methods == ("stl", "gs", "uwl", "gradnorm", "mgda", "pareto_mtl")
+        pareto = method_config(exp, "pareto_mtl", RunConfig(), "/r")
+        for field in shared:
+            assert getattr(pareto, field) == getattr(reference, field), (fitting, field)
+        assert pareto.num_preferences == 5
+        assert method_config(exp, "gs", RunConfig(), "/r").grid_points == 3
+        spe = math.ceil(pareto.train_size / pareto.batch_size)
+        assert pareto.epochs * spe >= 2000
+        optimizer = make_optimizer(pareto, spe)
+        final_rates[fitting] = _lr_at(optimizer, pareto.epochs * spe - 1)
+        if fitting == "scaled":
+            ratio = pareto.epochs / reference.epochs
+            assert pareto.lr_milestones == pytest.approx(
+                [m * ratio for m in reference.lr_milestones])
+            # Epoch 1 trains at 1e-3; the halving at 0.75 epochs is where 15 of 100 was.
+            assert _lr_at(optimizer, 0) == pytest.approx(1e-3)
+            assert _lr_at(optimizer, math.ceil(0.75 * spe) + 1) == pytest.approx(5e-4, rel=1e-6)
+        else:
+            for step in (0, spe, pareto.epochs * spe - 1):
+                assert _lr_at(optimizer, step) == pytest.approx(
+                    _lr_at(make_optimizer(reference, spe), step), rel=1e-6)
+    assert final_rates["scaled"] == pytest.approx(1e-3 / 64, rel=1e-6)
+    assert final_rates["truncated"] == pytest.approx(1e-3, rel=1e-6)
