@@ -215,7 +215,7 @@ def test_every_new_option_through_main_py_and_a_refused_longer_cosine_run(tiny_i
 
 
 def test_reference_experiments_train_as_the_flagfile_and_fit_its_halving_two_ways():
-    """Issue #16 item 2: `reference_multi_fashion_mnist_{scaled,truncated}` train Pareto
+    """Issue #16 item 2: `reference_multi_fashion_mnist_{scaled,truncated,first15}` train Pareto
     MTL Fig. 4(c)'s methods with the flagfile's optimiser, at >= 2,000 steps per model; the
     scaled schedule ends at the reference's final rate, the truncated one is the
     reference's first 5 epochs (constant 1e-3: its first halving is at epoch 15)."""
@@ -226,7 +226,7 @@ def test_reference_experiments_train_as_the_flagfile_and_fit_its_halving_two_way
     shared = ("backbone", "weight_init", "optimizer", "learning_rate", "momentum",
               "batch_size", "pareto_max_init_epochs", "train_size", "test_size")
     final_rates = {}
-    for fitting in ("scaled", "truncated"):
+    for fitting in ("scaled", "truncated", "first15"):
         exp = EXPERIMENTS[f"reference_multi_fashion_mnist_{fitting}"]
         assert exp.dataset == "multi_fashion_mnist"
         assert exp.methods == ("stl", "gs", "uwl", "gradnorm", "mgda", "pareto_mtl")
@@ -247,8 +247,10 @@ def test_reference_experiments_train_as_the_flagfile_and_fit_its_halving_two_way
             assert _lr_at(optimizer, 0) == pytest.approx(1e-3)
             assert _lr_at(optimizer, math.ceil(0.75 * spe) + 1) == pytest.approx(5e-4, rel=1e-6)
         else:
+            # The reference's own rate at every epoch this budget trains.
+            assert pareto.epochs == (5 if fitting == "truncated" else 15)
             for step in (0, spe, pareto.epochs * spe - 1):
                 assert _lr_at(optimizer, step) == pytest.approx(
                     _lr_at(make_optimizer(reference, spe), step), rel=1e-6)
     assert final_rates["scaled"] == pytest.approx(1e-3 / 64, rel=1e-6)
-    assert final_rates["truncated"] == pytest.approx(1e-3, rel=1e-6)
+    assert final_rates["truncated"] == final_rates["first15"] == pytest.approx(1e-3, rel=1e-6)
