@@ -178,6 +178,11 @@ def paired_differences(
     return header, rows
 
 
+def _hv(entry: dict) -> float:
+    # None: no classification task, no error space (`front_hypervolumes`); never ahead.
+    return entry["error_space"] if entry["error_space"] is not None else float("-inf")
+
+
 def hypervolume_table(
     seed_reports: Sequence[Report], methods: Sequence[str] | None = None
 ) -> tuple[list[str], list[list[str]]]:
@@ -202,7 +207,7 @@ def hypervolume_table(
         losses = [s[method]["loss_space"] for s in per_seed]
         ahead = ", ".join(
             f"{reports.display_name(other)} "
-            f"{sum(s[method]['error_space'] > s[other]['error_space'] for s in per_seed)}"
+            f"{sum(_hv(s[method]) > _hv(s[other]) for s in per_seed)}"
             f"/{len(per_seed)}"
             for other in methods if other != method)
         rows.append([
@@ -210,7 +215,7 @@ def hypervolume_table(
             str(per_seed[0][method]["num_points"]),
             _fmt(errors),
             _fmt(losses),
-            ", ".join(f"{100 * e:.1f}" for e in errors),
+            ", ".join(reports.NA if e is None else f"{100 * e:.1f}" for e in errors),
             ahead,
         ])
     return header, rows

@@ -14,6 +14,11 @@ Outputs and the paper items they reproduce, one module per concern:
   and `plot_joint_accuracy` (MTVIB Fig. 5).
 * `fronts`: `plot_accuracy_front` (Pareto MTL Fig. 4: task 1 vs task 2 test accuracy,
   every model) and `front_hypervolumes` (each method's models in loss and error space).
+
+A regression task (its `TaskSpec` in the runs' ``task_specs``) is shown by its main error
+metric (`TaskSpec.error_metric`: NME for landmarks, else MAE) wherever a classification
+task shows accuracy, with axis labels saying that lower is better; the error-space
+hypervolume covers the classification tasks only (`fronts.front_hypervolumes`).
 * `examples`: `plot_adversarial_examples` (MTVIB Figs. 2-3: clean row, then one row per
   eta; also as TensorBoard images).
 * `write`: `write_report`, all of the above into one directory, with a README.md
