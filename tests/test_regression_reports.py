@@ -260,3 +260,30 @@ def test_adversarial_examples_show_a_regression_task_by_its_error(mixed):
     assert titles and all(t.startswith("y ") and t.endswith(",-") for t in titles)
     assert len(labels) == len(titles) * len(ETAS)
     assert all(label.startswith("p ") and ",mae " in label for label in labels)
+
+
+# ----------------------------------------------------------------------------- seeds
+def _seed_run(method: str, accuracy: float, error: float) -> dict:
+    specs = [{"name": "a", "kind": "classification", "size": 2},
+             {"name": "b", "kind": "regression", "size": 1, "loss": "mse"}]
+    robustness = {"attack": "fgsm", "accuracy": {"0": {"a": accuracy}},
+                  "joint_accuracy": {"0": accuracy}, "error": {"0": {"b": error}},
+                  "error_metric": {"b": "mae"}}
+    model = {"name": method, "accuracy": {"a": accuracy}, "loss": {"a": 0.5, "b": error},
+             "error": {"b": {"mae": error, "rmse": error}}}
+    return {"method": method, "tasks": ["a", "b"], "task_specs": specs, "dataset": "x",
+            "accuracy": {"a": accuracy}, "error": model["error"], "joint_accuracy": accuracy,
+            "robustness": robustness, "models": [model]}
+
+
+def test_seed_tables_name_the_error_rows_and_count_lower_error_as_ahead():
+    from mtl_tf.evaluation import seeds
+
+    # GS: better on a (higher accuracy) in 1 of 2 seeds, lower error on b in both.
+    runs = [{"gs": _seed_run("gs", 0.8, 0.10), "uwl": _seed_run("uwl", 0.7, 0.20)},
+            {"gs": _seed_run("gs", 0.6, 0.30), "uwl": _seed_run("uwl", 0.7, 0.50)}]
+    header, rows = seeds.accuracy_table(runs)
+    assert [r[0] for r in rows] == ["a", "b (MAE %)", "joint"]
+    header, rows = seeds.paired_differences(runs, [("gs", "uwl")])
+    cells = {r[0]: r[2] for r in rows}
+    assert cells["a"].endswith(" 1/2") and cells["b (MAE %)"] == "-15.0 [-20.0, -10.0] 2/2"

@@ -54,6 +54,7 @@ __all__ = [
     "ordered_methods",
     "quantity_label",
     "task_accuracy",
+    "task_label",
 ]
 
 NA = "n/a"
