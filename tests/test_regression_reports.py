@@ -179,6 +179,9 @@ def test_robustness_curves_give_the_regression_task_an_error_axis(mixed):
         assert error.get_ylabel() == "test MAE (%, lower is better)"
         assert len(accuracy.get_lines()) == len(error.get_lines()) == columns
         assert "weight" in _caption(fig) and "upward" in _caption(fig)
+    (joint,) = drawn["joint_accuracy.png"]
+    assert "every classification task right" in _caption(joint)
+    assert "left out: weight" in " ".join(_caption(joint).split())
     # GS's line is its error under attack, unchanged from metrics.json (in percent).
     (fig,) = drawn["robustness.png"]
     error = next(ax for ax in fig.axes if ax.get_title().startswith("Task weight"))

@@ -201,6 +201,9 @@ def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str
 def plot_joint_accuracy(metrics_by_method: dict[str, dict], path: str) -> str | None:
     """Joint test accuracy (all tasks right) vs eta: MTVIB Fig. 5.
 
+    With regression tasks the joint accuracy counts the classification tasks (metrics.json
+    ``joint_accuracy``); the caption names the tasks left out.
+
     Only columns with a joint accuracy under attack are drawn (not STL/STVIB, whose tasks
     are attacked separately). The y axis is symmetric-log (linear below
     `JOINT_LINEAR_BELOW` percent, logarithmic above), so that a few tenths of a percent
@@ -238,7 +241,11 @@ def plot_joint_accuracy(metrics_by_method: dict[str, dict], path: str) -> str | 
     ax.set_ylabel("joint test accuracy (%, log scale)")
     ax.grid(alpha=0.3)
     canvas.legend_outside(ax)
-    caption = [f"Joint accuracy: every task right. Log y axis (linear below "
+    regression = [t for t in cols.common_tasks(metrics_by_method)
+                  if t in cols.error_metrics(metrics_by_method)]
+    every = (f"every classification task right (regression tasks, which have no 'right', "
+             f"left out: {', '.join(regression)})" if regression else "every task right")
+    caption = [f"Joint accuracy: {every}. Log y axis (linear below "
                f"{JOINT_LINEAR_BELOW:g} %, 0 at the bottom) so that every eta is readable; "
                f"it makes differences of a few tenths of a percent look large."]
     caption += [n for n in (_preference_note(columns),
