@@ -71,7 +71,8 @@ def _models(metrics: dict) -> list[dict]:
 
 
 def _caption(fig) -> str:
-    return "\n".join(t.get_text() for t in fig.texts if t.get_gid() == "caption")
+    # The caption's words, its wrapping undone.
+    return " ".join(" ".join(t.get_text() for t in fig.texts if t.get_gid() == "caption").split())
 
 
 def _image_tags(directory: str) -> set[str]:
@@ -135,6 +136,31 @@ def test_hypervolume_json_keeps_regression_out_of_error_space_and_says_why(mixed
     with open(os.path.join(report_dir, "README.md"), encoding="utf-8") as f:
         readme = f.read()
     assert "Not in the error space: weight, a regression task" in readme
+    assert "Regression tasks (weight): their error in % (lower is better)" in readme
+
+
+def test_landmarks_front_axis_is_nme_lower_is_better(tmp_path, monkeypatch):
+    from mtl_tf.evaluation.reports import fronts
+
+    drawn = []
+    save = canvas.save_png
+    monkeypatch.setattr(canvas, "save_png", lambda fig, p: (drawn.append(fig), save(fig, p))[1])
+    specs = [{"name": "landmarks", "kind": "regression", "size": 10, "loss": "mse",
+              "landmark_eyes": [0, 1]},
+             {"name": "gender", "kind": "classification", "size": 2}]
+    models = [{"name": f"preference_{i}", "accuracy": {"gender": 0.6 + 0.1 * i},
+               "error": {"landmarks": {"mae": 0.05, "rmse": 0.06, "nme": 0.2 + 0.05 * i}}}
+              for i in range(3)]
+    metrics = {"pareto_mtl": {"tasks": ["landmarks", "gender"], "task_specs": specs,
+                              "dataset": "mtfl", "accuracy": None, "models": models}}
+    assert fronts.plot_accuracy_front(metrics, str(tmp_path / "front.png"))
+    (fig,) = drawn
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Task 1: landmarks test NME (%, lower is better)"
+    assert ax.get_ylabel() == "Task 2: gender test accuracy (%)"
+    assert "up and to the left is better" in _caption(fig)
+    points = sorted(tuple(xy) for c in ax.collections for xy in c.get_offsets())
+    np.testing.assert_allclose(points, [(20, 60), (25, 70), (30, 80)])  # NME, not MAE
 
 
 def test_error_space_of_regression_only_runs_is_none_and_references_are_checked():
@@ -181,7 +207,7 @@ def test_robustness_curves_give_the_regression_task_an_error_axis(mixed):
         assert "weight" in _caption(fig) and "upward" in _caption(fig)
     (joint,) = drawn["joint_accuracy.png"]
     assert "every classification task right" in _caption(joint)
-    assert "left out: weight" in " ".join(_caption(joint).split())
+    assert "left out: weight" in _caption(joint)
     # GS's line is its error under attack, unchanged from metrics.json (in percent).
     (fig,) = drawn["robustness.png"]
     error = next(ax for ax in fig.axes if ax.get_title().startswith("Task weight"))

@@ -361,7 +361,9 @@ def front_hypervolumes(
                 "1 - accuracy (error space, tasks in error_space_tasks), bounded by the stated "
                 "reference points. Regression tasks are not in the error space (see "
                 "excluded_from_error_space); their main error per point is under 'error', "
-                "in the order of error_metric.")
+                "in the order of error_metric. A regression loss at or above its reference "
+                "coordinate adds nothing: pass a loss reference in the targets' scale "
+                "when they are not of order 1.")
         extra = {"excluded_from_error_space": {
                      t: _NOT_IN_ERROR_SPACE.format(metric=metric.upper())
                      for t, metric in error_of.items()},

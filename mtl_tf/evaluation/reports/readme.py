@@ -97,10 +97,15 @@ def readme_markdown(
             cols.display_name(method), m.get("epochs"), m.get("train_size"), m.get("test_size"),
             len(m.get("models") or []), m.get("wall_time_seconds"),
         ]))
+    error_of = cols.error_metrics(metrics_by_method)
+    regression = (f" Regression tasks ({', '.join(t for t in tasks if t in error_of)}): "
+                  f"their error in % (lower is better), left out of the joint accuracy."
+                  if any(t in error_of for t in tasks) else "")
     lines += ["", f"## {title}", "", tables.markdown_table(header, rows), "", attack, "",
               "Rows: task x eta, then the joint accuracy (every task right, MTVIB Fig. 5). "
               "Pareto MTL: one column per preference model. n/a: not measured (STL/STVIB "
-              "have no joint accuracy under attack: each task's model is attacked alone).", ""]
+              "have no joint accuracy under attack: each task's model is attacked alone)."
+              + regression, ""]
     excluded = hypervolumes.get("excluded_from_error_space") or {}
     error_tasks = hypervolumes.get("error_space_tasks", tasks)
     lines += ["## Hypervolume of the test points (larger is better)", "",
