@@ -130,6 +130,16 @@ class TaskSpec:
         return self.kind == REGRESSION
 
     @property
+    def error_metric(self) -> str | None:
+        """A regression task's main error metric, the one reports and attacks show:
+        ``"nme"`` for landmarks (TCDCN's measure, normalised by the inter-ocular
+        distance), else ``"mae"``; None for a classification task (scored by accuracy).
+        Lower is better for both."""
+        if self.is_classification:
+            return None
+        return "nme" if self.landmark_eyes is not None else "mae"
+
+    @property
     def label_dtype(self) -> type:
         """numpy dtype of the labels: int32 class ids or float32 targets."""
         return np.int32 if self.is_classification else np.float32

@@ -153,9 +153,7 @@ def result_dict(
     }
     if regressed:
         reg_names = [task_names[k] for k in regressed]
-        result["error_metric"] = {
-            task_names[k]: "nme" if specs[k].landmark_eyes is not None else "mae"
-            for k in regressed}
+        result["error_metric"] = {task_names[k]: specs[k].error_metric for k in regressed}
         result["error"] = {
             eta_key(e): fractions(pick(task_counts[i], regressed), reg_names, num_examples)
             for i, e in enumerate(etas)

@@ -82,6 +82,13 @@ def _value(column, task: str | None, eta: str) -> float | None:
             else reports.task_accuracy(column, task, eta))
 
 
+def _row_label(index: Sequence[dict], task: str | None) -> str:
+    # "joint", a task's name, or a regression task's "name (MAE %)" (`reports.task_label`).
+    if task is None:
+        return "joint"
+    return reports.task_label([c for i in index for c in i.values()], task)
+
+
 def _labels(index: Sequence[dict], method: str) -> list[str]:
     # Columns present in every seed's report, in the first report's order.
     first = [label for (m, label) in index[0] if m == method]
@@ -110,7 +117,8 @@ def accuracy_table(
     """Mean ± sample standard deviation (percent) over seeds of every accuracy cell.
 
     Rows: (task, eta) for every task and then "joint"; columns: every method's columns
-    (`reports.robustness_table` layout) present in all reports.
+    (`reports.robustness_table` layout) present in all reports. A regression task's rows
+    are its error (NME or MAE, named in the row label as in the report's table).
 
     Returns:
       (header, rows) of strings.
@@ -125,7 +133,7 @@ def accuracy_table(
     for task in [*tasks, None]:
         for eta in etas:
             cells = [_fmt([_value(i[key], task, eta) for i in index]) for key in columns]
-            rows.append([task or "joint", eta, *cells])
+            rows.append([_row_label(index, task), eta, *cells])
     return header, rows
 
 
@@ -135,7 +143,8 @@ def paired_differences(
     """Per (task, eta): method A minus method B, paired by seed, in accuracy points.
 
     Each cell reads ``mean [min, max] k/n``: the mean, smallest and largest per-seed
-    difference and the number k of the n seeds in which A is ahead. Both methods must
+    difference and the number k of the n seeds in which A is ahead (higher accuracy; for a
+    regression task's error rows, lower error: a negative difference). Both methods must
     give one column (not Pareto MTL's several).
 
     Returns:
@@ -156,6 +165,7 @@ def paired_differences(
         labels[method] = found[0]
     header = ["task", "eta"] + [f"{reports.display_name(a)} − {reports.display_name(b)}"
                                 for a, b in pairs]
+    lower_is_better = set(reports.error_metrics(seed_reports[0]))
     rows = []
     for task in [*tasks, None]:
         for eta in etas:
@@ -171,11 +181,16 @@ def paired_differences(
                 if len(diffs) != len(seed_reports):
                     cells.append(reports.NA)
                     continue
-                ahead = sum(d > 0 for d in diffs)
+                ahead = sum(d < 0 if task in lower_is_better else d > 0 for d in diffs)
                 cells.append(f"{np.mean(diffs):+.1f} [{min(diffs):+.1f}, {max(diffs):+.1f}] "
                              f"{ahead}/{len(diffs)}")
-            rows.append([task or "joint", eta, *cells])
+            rows.append([_row_label(index, task), eta, *cells])
     return header, rows
+
+
+def _hv(entry: dict) -> float:
+    # None: no classification task, no error space (`front_hypervolumes`); never ahead.
+    return entry["error_space"] if entry["error_space"] is not None else float("-inf")
 
 
 def hypervolume_table(
@@ -202,7 +217,7 @@ def hypervolume_table(
         losses = [s[method]["loss_space"] for s in per_seed]
         ahead = ", ".join(
             f"{reports.display_name(other)} "
-            f"{sum(s[method]['error_space'] > s[other]['error_space'] for s in per_seed)}"
+            f"{sum(_hv(s[method]) > _hv(s[other]) for s in per_seed)}"
             f"/{len(per_seed)}"
             for other in methods if other != method)
         rows.append([
@@ -210,7 +225,7 @@ def hypervolume_table(
             str(per_seed[0][method]["num_points"]),
             _fmt(errors),
             _fmt(losses),
-            ", ".join(f"{100 * e:.1f}" for e in errors),
+            ", ".join(reports.NA if e is None else f"{100 * e:.1f}" for e in errors),
             ahead,
         ])
     return header, rows

@@ -41,6 +41,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mtl_tf import choices
 from mtl_tf.evaluation.reports import (
     front_points,
     plot_accuracy_front,
@@ -69,8 +70,12 @@ HParamValue = bool | int | float | str
 _RUN_HPARAMS = ("dataset", "backbone", "optimizer", "learning_rate", "batch_size", "epochs",
                 "seed", "train_size", "test_size", "val_size", "bn_momentum", "lr_schedule",
                 "weight_init")
-# Settings that exist for one encoder or weighting only (absent from the others' rows, so
-# a column is never filled with a value that did nothing).
+# Settings that exist for one backbone, encoder or weighting only (absent from the
+# others' rows, so a column is never filled with a value that did nothing): the
+# keras.applications backbones' initial weights and input side (the flags refuse them
+# with the papers' backbones).
+_BACKBONE_HPARAMS = {name: ("backbone_weights", "backbone_image_size")
+                     for name in choices.APPLICATION_BACKBONES}
 _ENCODER_HPARAMS = {"vib": ("beta", "latent_dim", "vib_posterior")}
 _WEIGHTING_HPARAMS = {
     "gradnorm": ("gradnorm_alpha", "gradnorm_lr", "gradnorm_update"),
@@ -146,6 +151,11 @@ def _final_metrics(entry: Mapping[str, Any], tasks: list[str]) -> dict[str, floa
             value = robustness["accuracy"][key].get(task)
             if value is not None:
                 out[f"{prefix}/{task}_accuracy"] = float(value)
+            # A regression task's main error under attack (NME or MAE, `error_metric`).
+            for task, value in ((robustness.get("error") or {}).get(key) or {}).items():
+                metric = (robustness.get("error_metric") or {}).get(task, "error")
+                if task in tasks and value is not None:
+                    out[f"{prefix}/{task}_{metric}"] = float(value)
         if joint.get(key) is not None:  # None for STL/STVIB: tasks attacked separately
             out[f"{prefix}/joint_accuracy"] = float(joint[key])
     validation = entry.get("validation") or {}
@@ -179,7 +189,8 @@ def session_rows(config: Any, metrics: Mapping[str, Any]) -> list[SessionRow]:
     weighting = str(metrics.get("weighting") or "")
     base: dict[str, HParamValue] = {"method": method, "encoder": encoder,
                                     "weighting": weighting}
-    names = (*_RUN_HPARAMS, *_ENCODER_HPARAMS.get(encoder, ()),
+    names = (*_RUN_HPARAMS, *_BACKBONE_HPARAMS.get(str(cfg.get("backbone")), ()),
+             *_ENCODER_HPARAMS.get(encoder, ()),
              *_WEIGHTING_HPARAMS.get(weighting, ()))
     for name in names:
         if cfg.get(name) is not None:

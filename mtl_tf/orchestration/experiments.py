@@ -100,8 +100,15 @@ def run_experiment(
     if exp.paper_table:
         from mtl_tf.evaluation.paper_tables import PAPER_TABLES, comparison_markdown
 
-        extra_files["paper_comparison.md"] = comparison_markdown(
-            metrics_by_method, PAPER_TABLES[exp.paper_table])
+        paper = PAPER_TABLES[exp.paper_table]
+        tasks = next(iter(metrics_by_method.values()))["tasks"]
+        if list(tasks) == list(paper.tasks):
+            extra_files["paper_comparison.md"] = comparison_markdown(metrics_by_method, paper)
+        else:
+            # Other --tasks (e.g. MTFL's landmarks beside its attributes): the published
+            # table does not describe them; the rest of the report still does.
+            logging.warning("%s: no paper_comparison.md: the runs' tasks %s are not those "
+                            "of %s (%s)", name, list(tasks), paper.title, list(paper.tasks))
     paths = write_report(metrics_by_method, report_dir, extra_files=extra_files,
                          **report_kwargs)
     # Every model one HParams row under `tensorboard --logdir <report_dir>`, plus figures.

@@ -14,6 +14,11 @@ Outputs and the paper items they reproduce, one module per concern:
   and `plot_joint_accuracy` (MTVIB Fig. 5).
 * `fronts`: `plot_accuracy_front` (Pareto MTL Fig. 4: task 1 vs task 2 test accuracy,
   every model) and `front_hypervolumes` (each method's models in loss and error space).
+
+A regression task (its `TaskSpec` in the runs' ``task_specs``) is shown by its main error
+metric (`TaskSpec.error_metric`: NME for landmarks, else MAE) wherever a classification
+task shows accuracy, with axis labels saying that lower is better; the error-space
+hypervolume covers the classification tasks only (`fronts.front_hypervolumes`).
 * `examples`: `plot_adversarial_examples` (MTVIB Figs. 2-3: clean row, then one row per
   eta; also as TensorBoard images).
 * `write`: `write_report`, all of the above into one directory, with a README.md
@@ -32,6 +37,7 @@ from mtl_tf.evaluation.reports.columns import (
     column_etas,
     common_tasks,
     display_name,
+    error_metrics,
     format_percent,
     has_robustness,
     is_single_task,
@@ -39,7 +45,9 @@ from mtl_tf.evaluation.reports.columns import (
     method_columns,
     method_order,
     ordered_methods,
+    quantity_label,
     task_accuracy,
+    task_label,
 )
 from mtl_tf.evaluation.reports.examples import (
     MTVIB_ETAS,
@@ -75,6 +83,7 @@ __all__ = [
     "common_tasks",
     "default_example_etas",
     "display_name",
+    "error_metrics",
     "format_percent",
     "front_hypervolumes",
     "front_points",
@@ -92,8 +101,10 @@ __all__ = [
     "plot_joint_accuracy",
     "plot_robustness_curves",
     "protocol_view",
+    "quantity_label",
     "robustness_table",
     "task_accuracy",
+    "task_label",
     "write_report",
     "write_table_csv",
     "write_table_markdown",

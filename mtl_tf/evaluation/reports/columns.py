@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from absl import logging
 
 from mtl_tf import methods as methods_lib
+from mtl_tf.tasks import TaskSpec
 
 if TYPE_CHECKING:
     from mtl_tf.methods import MethodSpec
@@ -43,6 +44,7 @@ __all__ = [
     "column_etas",
     "common_tasks",
     "display_name",
+    "error_metrics",
     "format_percent",
     "has_robustness",
     "is_single_task",
@@ -50,7 +52,9 @@ __all__ = [
     "method_columns",
     "method_order",
     "ordered_methods",
+    "quantity_label",
     "task_accuracy",
+    "task_label",
 ]
 
 NA = "n/a"
@@ -167,6 +171,31 @@ def common_tasks(metrics_by_method: Mapping[str, dict]) -> list[str]:
         logging.warning("Reporting runs on different data sets together: %s", sorted(
             str(d) for d in datasets))
     return tasks or []
+
+
+def error_metrics(metrics_by_method: Mapping[str, dict]) -> dict[str, str]:
+    """Task -> main error metric ("nme" or "mae", `TaskSpec.error_metric`) of every
+    regression task of the runs, read from their ``task_specs``.
+
+    Classification tasks are absent (they are scored by accuracy), and so are the tasks of
+    runs written before task specs existed (all classification).
+    """
+    out: dict[str, str] = {}
+    for metrics in metrics_by_method.values():
+        for entry in metrics.get("task_specs") or ():
+            spec = TaskSpec.from_json(entry)
+            if spec.error_metric:
+                out[spec.name] = spec.error_metric
+    return out
+
+
+def quantity_label(task: str, metric: str | None) -> str:
+    """How a figure's axis names what it plots for `task`: its test accuracy, or for a
+    regression task (`metric` its main error metric) that error, saying that lower is
+    better. Both in percent: the same numbers as the table (`format_percent`)."""
+    if metric is None:
+        return f"{task} test accuracy (%)"
+    return f"{task} test {metric.upper()} (%, lower is better)"
 
 
 def column_etas(columns: Sequence[Column]) -> list[str]:

@@ -32,10 +32,32 @@ def _as_images(images) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
-def _label_columns(labels, task_names: Sequence[str]) -> np.ndarray:
+def _label_dict(labels, task_names: Sequence[str], specs) -> dict[str, np.ndarray]:
+    # {task: labels} in each spec's dtype: class ids, or a regression task's [B, d] targets.
     if isinstance(labels, Mapping):
-        return np.stack([np.asarray(labels[t]) for t in task_names], axis=1).astype(np.int64)
-    return np.asarray(labels).astype(np.int64).reshape(len(labels), len(task_names))
+        return {s.name: np.asarray(labels[s.name]).astype(s.label_dtype)
+                .reshape(s.label_shape(len(labels[s.name]))) for s in specs}
+    matrix = np.asarray(labels).astype(np.int64).reshape(len(labels), len(task_names))
+    return {t: matrix[:, k] for k, t in enumerate(task_names)}
+
+
+def _cell_text(specs, values: Mapping[str, np.ndarray], j: int, targets=None) -> str:
+    # One example's text: each classification task's class id; for a regression task its
+    # main error on that example (`TaskSpec.error_metric`), "-" on the title (targets are
+    # vectors a cell cannot show).
+    from mtl_tf.evaluation.metrics import regression_errors
+
+    parts = []
+    for spec in specs:
+        if spec.is_classification:
+            parts.append(str(int(values[spec.name][j])))
+        elif targets is None:
+            parts.append("-")
+        else:
+            error = regression_errors(values[spec.name][j:j + 1],
+                                      targets[spec.name][j:j + 1].astype(np.float64), spec)
+            parts.append(f"{spec.error_metric} {error[spec.error_metric]:.2g}")
+    return ",".join(parts)
 
 
 def plot_adversarial_examples(
@@ -53,12 +75,15 @@ def plot_adversarial_examples(
 
     Row 0 holds the original images, then one row per eta > 0 (as in the papers' figures),
     columns are examples. Each column is titled with the true labels, each image with
-    the model's inference-mode predictions (green: every task right, red: not).
+    the model's inference-mode predictions (green: every task right, red: not). A
+    regression task (the model's `task_specs`) shows its main error on the example
+    (NME or MAE) under the image and "-" in the title, and is not counted for the colour.
 
     Args:
       model: a `MultiTaskTrainer`.
       images: [B, H, W(, C)], uint8 or float in [0, 1]; the first `max_examples` are used.
-      labels: {task: int [B]} or int [B, T] in ``task_names`` order.
+      labels: {task: labels [B] (class ids) or [B, d] (a regression task's targets)}, or
+        int [B, T] in ``task_names`` order (all classification).
       task_names: tasks to attack (the attacked loss sums over them) and to label.
       etas: perturbation sizes; eta = 0 is the clean row, always shown first.
       path: PNG destination.
@@ -71,10 +96,12 @@ def plot_adversarial_examples(
       ``path``.
     """
     from mtl_tf.evaluation import attacks
+    from mtl_tf.evaluation.attack_graph import task_specs_of
 
+    specs = task_specs_of(model, task_names)
     x = _as_images(images)[:max_examples]
-    y = _label_columns(labels, task_names)[: len(x)]
-    label_dict = {t: y[:, k] for k, t in enumerate(task_names)}
+    label_dict = {t: v[: len(x)] for t, v in _label_dict(labels, task_names, specs).items()}
+    classified = [s.name for s in specs if s.is_classification]
     # The clean row first, then every positive eta in ascending order.
     grid_etas = [0.0] + sorted({float(e) for e in attacks.validate_etas(etas) if float(e) > 0})
     rows = [
@@ -83,7 +110,7 @@ def plot_adversarial_examples(
         )
         for eta in grid_etas
     ]
-    predictions = [_predict(model, r, task_names) for r in rows]
+    predictions = [_predict(model, r, specs) for r in rows]
 
     n = len(x)
     fig = canvas.new_figure(1.25 * n + 0.8, 1.35 * len(grid_etas) + 0.4)
@@ -98,11 +125,13 @@ def plot_adversarial_examples(
                 ax.imshow(np.clip(image, 0.0, 1.0))
             ax.set_xticks([])
             ax.set_yticks([])
-            right = bool(np.all(pred[j] == y[j]))
-            ax.set_xlabel("p " + ",".join(map(str, pred[j])), fontsize=7,
+            # Right: every classification task (a regression has no "right", as in the
+            # joint accuracy); its error on the example is printed instead.
+            right = all(pred[t][j] == label_dict[t][j] for t in classified)
+            ax.set_xlabel("p " + _cell_text(specs, pred, j, label_dict), fontsize=7,
                           color="green" if right else "red")
             if i == 0:
-                ax.set_title("y " + ",".join(map(str, y[j])), fontsize=7)
+                ax.set_title("y " + _cell_text(specs, label_dict, j), fontsize=7)
             if j == 0:
                 ax.set_ylabel("clean" if eta == 0.0 else f"eta {attacks.eta_key(eta)}",
                               fontsize=8)
@@ -116,9 +145,11 @@ def plot_adversarial_examples(
     return path
 
 
-def _predict(model, images: np.ndarray, task_names: Sequence[str]) -> np.ndarray:
-    logits = model(images, training=False)
-    return np.stack([np.asarray(logits[t]).argmax(-1) for t in task_names], axis=1)
+def _predict(model, images: np.ndarray, specs) -> dict[str, np.ndarray]:
+    # {task: predicted class ids [B], or a regression head's outputs [B, d]}.
+    outputs = model(images, training=False)
+    return {s.name: np.asarray(outputs[s.name]).argmax(-1) if s.is_classification
+            else np.asarray(outputs[s.name]) for s in specs}
 
 
 def _write_tensorboard_images(

@@ -62,8 +62,11 @@ def rising_with_eta(
       One entry per (column, task) that rises, in table order: {"column", "task",
       "from_eta", "to_eta", "from_accuracy", "to_accuracy"}, the largest rise of that
       curve; task "joint" for the joint accuracy. Empty without robustness data.
+      Regression tasks are not checked: their curve is an error, which should rise.
     """
-    tasks = cols.common_tasks(metrics_by_method)
+    # A regression task's curve is its error, which is meant to rise: not an accuracy.
+    error_of = cols.error_metrics(metrics_by_method)
+    tasks = [t for t in cols.common_tasks(metrics_by_method) if t not in error_of]
     columns = [c for c in cols.method_columns(metrics_by_method) if c.robustness]
     etas = cols.column_etas(columns)
     found = []
@@ -148,6 +151,10 @@ def _grid(n: int) -> tuple[int, int]:
 def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str | None:
     """Accuracy vs eta, one panel per task, one line per column: MTVIB Tables III-V as curves.
 
+    A regression task's panel plots its main error metric instead (NME or MAE, in percent
+    as in the table), on its own y axis labelled with that metric: it grows upward under
+    attack, where an accuracy falls.
+
     Returns:
       ``path``, or None (nothing written, warning logged) when no run has robustness data.
     """
@@ -159,6 +166,7 @@ def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str
     methods = cols.ordered_methods(metrics_by_method)
     etas = cols.column_etas(columns)
     styles = _styles(columns, methods)
+    error_of = cols.error_metrics(metrics_by_method)
     rows, per_row = _grid(len(tasks))
     fig = canvas.new_figure(3.9 * per_row + 1.9, 3.3 * rows + 0.3)
     axes = fig.subplots(rows, per_row, squeeze=False).ravel()
@@ -166,9 +174,10 @@ def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str
         for column, style in zip(columns, styles, strict=True):
             xs, ys = _series(etas, lambda e, c=column, t=task: cols.task_accuracy(c, t, e))
             ax.plot(xs, ys, label=column.label, **style)
-        ax.set_title(f"Task {task}")
+        metric = error_of.get(task)
+        ax.set_title(f"Task {task}" + (f" ({metric.upper()}, regression)" if metric else ""))
         ax.set_xlabel("FGSM eta")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(cols.quantity_label(task, metric).removeprefix(f"{task} "))
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     for ax in axes[len(tasks):]:
@@ -178,6 +187,10 @@ def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str
     caption = ["Test accuracy on FGSM adversarial test images (eta 0: clean images)"
                + ("; dashed: single-task references." if any(
                    cols.is_single_task(c.method) for c in columns) else ".")]
+    if error_of:
+        caption.append(f"Regression tasks ({', '.join(t for t in tasks if t in error_of)}): "
+                       f"their test error (%) on the same images instead, on its own axis: "
+                       f"growth under attack goes upward; lower is better.")
     caption += [n for n in (_preference_note(columns),
                             fgsm_artefact_note(metrics_by_method, tasks=tasks)) if n]
     canvas.add_caption(fig, caption)
@@ -187,6 +200,9 @@ def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str
 
 def plot_joint_accuracy(metrics_by_method: dict[str, dict], path: str) -> str | None:
     """Joint test accuracy (all tasks right) vs eta: MTVIB Fig. 5.
+
+    With regression tasks the joint accuracy counts the classification tasks (metrics.json
+    ``joint_accuracy``); the caption names the tasks left out.
 
     Only columns with a joint accuracy under attack are drawn (not STL/STVIB, whose tasks
     are attacked separately). The y axis is symmetric-log (linear below
@@ -225,7 +241,11 @@ def plot_joint_accuracy(metrics_by_method: dict[str, dict], path: str) -> str | 
     ax.set_ylabel("joint test accuracy (%, log scale)")
     ax.grid(alpha=0.3)
     canvas.legend_outside(ax)
-    caption = [f"Joint accuracy: every task right. Log y axis (linear below "
+    regression = [t for t in cols.common_tasks(metrics_by_method)
+                  if t in cols.error_metrics(metrics_by_method)]
+    every = (f"every classification task right (regression tasks, which have no 'right', "
+             f"left out: {', '.join(regression)})" if regression else "every task right")
+    caption = [f"Joint accuracy: {every}. Log y axis (linear below "
                f"{JOINT_LINEAR_BELOW:g} %, 0 at the bottom) so that every eta is readable; "
                f"it makes differences of a few tenths of a percent look large."]
     caption += [n for n in (_preference_note(columns),

@@ -22,26 +22,37 @@ def front_points(metrics: dict) -> list[dict]:
 
     * grid search with a grid: every grid point (as Pareto MTL Fig. 4 draws them);
     * single-task methods (models that each predict a subset of the tasks, STL/STVIB):
-      one point, the combined per-task accuracy and loss of the run;
+      one point, the combined per-task scores of the run;
     * otherwise every model (one for a shared model, one per preference for Pareto MTL).
 
+    A point scores each task as its spec says: a classification task by accuracy, a
+    regression task by its main error metric (`TaskSpec.error_metric`: NME for landmarks,
+    else MAE); a model missing either is left out.
+
     Returns:
-      [{"name", "accuracy": {task: acc}, "loss": {task: CE} | None}].
+      [{"name", "accuracy": {classification task: acc}, "error": {regression task: its
+      main error}, "loss": {task: test loss} | None}].
     """
     tasks = list(metrics["tasks"])
+    error_of = cols.error_metrics({"run": metrics})
     models = metrics.get("models") or []
     if metrics.get("grid"):
         models = metrics["grid"]["points"]
-    elif any(set(m.get("accuracy", {})) != set(tasks) for m in models):
-        if metrics.get("accuracy") is None:
+    elif any(set(m.get("accuracy") or {}) | set(m.get("error") or {}) != set(tasks)
+             for m in models):
+        if metrics.get("accuracy") is None and metrics.get("error") is None:
             return []
         models = [{"name": metrics.get("method", "combined"), "accuracy": metrics["accuracy"],
-                   "loss": metrics.get("loss")}]
-    return [
-        {"name": str(m.get("name", i)), "accuracy": dict(m["accuracy"]), "loss": m.get("loss")}
-        for i, m in enumerate(models)
-        if m.get("accuracy") and all(m["accuracy"].get(t) is not None for t in tasks)
-    ]
+                   "error": metrics.get("error"), "loss": metrics.get("loss")}]
+    points = []
+    for i, m in enumerate(models):
+        accuracy = {t: (m.get("accuracy") or {}).get(t) for t in tasks if t not in error_of}
+        error = {t: ((m.get("error") or {}).get(t) or {}).get(metric)
+                 for t, metric in error_of.items() if t in tasks}
+        if tasks and all(v is not None for v in (*accuracy.values(), *error.values())):
+            points.append({"name": str(m.get("name", i)), "accuracy": accuracy,
+                           "error": error, "loss": m.get("loss")})
+    return points
 
 
 # Two markers whose centres are closer than this fraction of the axes' range on both
@@ -144,7 +155,12 @@ def _zoom_inset(ax, series: list[dict], crowded: list[tuple]):
 
 
 def plot_accuracy_front(metrics_by_method: dict[str, dict], path: str) -> str | None:
-    """Task 1 vs task 2 test accuracy of every model of every method: Pareto MTL Fig. 4.
+    """Task 1 vs task 2 test score of every model of every method: Pareto MTL Fig. 4.
+
+    Each axis plots what its task's spec scores (`front_points`): test accuracy (%) for a
+    classification task, the main error metric (%, NME or MAE; lower is better, as the
+    axis label says) for a regression task, so that a regression task is on the figure
+    too. The caption says which direction is better on each axis.
 
     Single-task references (the methods whose spec says ``single_task``: STL, STVIB) are
     drawn with dashed guide lines through their point, the reference Pareto MTL compares
@@ -171,15 +187,18 @@ def plot_accuracy_front(metrics_by_method: dict[str, dict], path: str) -> str | 
     fig = canvas.new_figure(6.4, 4.6)
     ax = fig.subplots()
     crowded = _draw_front(ax, series, span, size=90)
-    caption = ["Each marker is one model's test accuracy on the two tasks; up and to the "
-               "right is better."]
+    error_of = cols.error_metrics(metrics_by_method)
+    what = ("test accuracy" if not error_of else
+            "test score (accuracy, or the main error metric of a regression task)")
+    caption = [f"Each marker is one model's {what} on the two tasks; "
+               f"{_better(tasks, error_of)}."]
     for item in series:
         if item["several"]:
             caption.append(f"{cols.display_name(item['method'])}: p0-p"
                            f"{len(item['points']) - 1} its preference models, joined in "
                            f"preference order (its front).")
     if any(cols.is_single_task(item["method"]) for item in series):
-        caption.append("Dashed lines: the single-task references' accuracy on each task.")
+        caption.append("Dashed lines: the single-task references' score on each task.")
     if crowded:
         caption.append("Hollow marker: a model on (nearly) the same spot as a marker drawn "
                        "before it, which it rings.")
@@ -193,8 +212,8 @@ def plot_accuracy_front(metrics_by_method: dict[str, dict], path: str) -> str | 
                       color=item["colour"], marker=item["marker"], markersize=9,
                       markerfacecolor=item["colour"], markeredgecolor="black",
                       markeredgewidth=0.6) for item in series]
-    ax.set_xlabel(f"Task 1: {tasks[0]} test accuracy (%)")
-    ax.set_ylabel(f"Task 2: {tasks[1]} test accuracy (%)")
+    ax.set_xlabel(f"Task 1: {cols.quantity_label(tasks[0], error_of.get(tasks[0]))}")
+    ax.set_ylabel(f"Task 2: {cols.quantity_label(tasks[1], error_of.get(tasks[1]))}")
     dataset = next(iter(metrics_by_method.values())).get("dataset", "")
     ax.set_title(f"{dataset} (Pareto MTL Fig. 4)")
     ax.grid(alpha=0.3)
@@ -204,10 +223,25 @@ def plot_accuracy_front(metrics_by_method: dict[str, dict], path: str) -> str | 
     return path
 
 
+def _value(point: dict, task: str) -> float:
+    # A task's plotted quantity in percent, as the table shows it: accuracy, or a
+    # regression task's main error.
+    return 100 * (point["error"][task] if task in point["error"] else point["accuracy"][task])
+
+
 def _xy(points: list[dict], tasks: Sequence[str]) -> list[tuple[str, tuple[float, float]]]:
-    # (name, (task 1, task 2) accuracy in percent) of each front point.
-    return [(p["name"], (100 * p["accuracy"][tasks[0]], 100 * p["accuracy"][tasks[1]]))
-            for p in points]
+    # (name, (task 1, task 2) value in percent) of each front point.
+    return [(p["name"], (_value(p, tasks[0]), _value(p, tasks[1]))) for p in points]
+
+
+def _better(tasks: Sequence[str], error_of: dict[str, str]) -> str:
+    # Which way is better on the figure, from each axis' quantity.
+    x = "left" if tasks[0] in error_of else "right"
+    y = "down" if tasks[1] in error_of else "up"
+    if (x, y) == ("right", "up"):
+        return "up and to the right is better"
+    return (f"{y} and to the {x} is better (lower error is better on a regression task's "
+            f"axis, higher accuracy on a classification task's)")
 
 
 def _preference_order(
@@ -234,6 +268,14 @@ def _legend_label(method: str, n: int, several: bool, metrics_by_method: dict) -
     return name
 
 
+# Why a regression task has no error-space coordinate (hypervolume.json says so).
+_NOT_IN_ERROR_SPACE = (
+    "regression task: its error ({metric}) is not 1 - accuracy and has no natural bound of "
+    "1 (it is in the target's units), so the error-space reference (1, ..., 1) would "
+    "measure nothing meaningful for it; it counts in the loss space, and front.png shows it"
+)
+
+
 def front_hypervolumes(
     metrics_by_method: dict[str, dict],
     *,
@@ -242,58 +284,96 @@ def front_hypervolumes(
 ) -> dict:
     """Per method, the hypervolume of its models' test points, for any number of tasks.
 
-    Loss space: per-task test cross-entropy, reference (2, ..., 2) by default (COSMOS's
-    point for MultiMNIST-type fronts). Error space: 1 - per-task test accuracy, reference
-    (1, ..., 1) by default (result in [0, 1]). Larger is better; a point worse than the
-    reference in some task contributes nothing. The points are `front_points` (every grid
-    point, every Pareto MTL preference, STL/STVIB's combined single-task point).
+    Loss space: every task's test loss (cross-entropy; a regression task's own mse / l1),
+    reference (2, ..., 2) by default (COSMOS's point for MultiMNIST-type fronts). Error
+    space: 1 - test accuracy of the classification tasks, reference (1, ..., 1) by default
+    (result in [0, 1]). A regression task is left out of the error space, with the reason
+    in ``excluded_from_error_space``: its error is not bounded by 1, so reference 1 would
+    not mean "always wrong" for it; with no classification task the error-space volume is
+    None. Larger is better; a point worse than the reference in some task contributes
+    nothing. The points are `front_points` (every grid point, every Pareto MTL
+    preference, STL/STVIB's combined single-task point).
 
     Args:
       metrics_by_method: method -> metrics.json dictionary.
       loss_reference: the loss-space reference point, one coordinate per task.
-      error_reference: the error-space reference point, one coordinate per task.
+      error_reference: the error-space reference point, one coordinate per classification
+        task (every task when all are classification, as in the papers).
 
     Returns:
-      {"tasks", "loss_reference", "error_reference", "note",
+      {"tasks", "loss_reference", "error_space_tasks", "error_reference", "note",
+       ["excluded_from_error_space": {task: reason}, "error_metric": {task: metric}],
        "methods": {method: {"num_points", "loss_space" (None if a point lacks losses),
-                            "error_space", "points": [...]}}}, methods in report order.
+                            "error_space" (None without a classification task),
+                            "points": [{"name", "accuracy" (error-space tasks), "loss"
+                                        (every task)[, "error" (regression tasks)]}]}}},
+      methods in report order.
 
     Raises:
-      ValueError: if a reference point does not have one coordinate per task.
+      ValueError: if a reference point does not have one coordinate per task (loss) or
+        per classification task (error).
     """
     tasks = cols.common_tasks(metrics_by_method)
-    m = len(tasks)
+    error_of = {t: m for t, m in cols.error_metrics(metrics_by_method).items() if t in tasks}
+    classified = [t for t in tasks if t not in error_of]
+    m, k = len(tasks), len(classified)
     loss_ref = [2.0] * m if loss_reference is None else [float(r) for r in loss_reference]
-    error_ref = [1.0] * m if error_reference is None else [float(r) for r in error_reference]
-    if len(loss_ref) != m or len(error_ref) != m:
-        raise ValueError(f"reference points must have {m} coordinates (one per task)")
+    error_ref = [1.0] * k if error_reference is None else [float(r) for r in error_reference]
+    if len(loss_ref) != m:
+        raise ValueError(f"the loss-space reference point must have {m} coordinates (one "
+                         f"per task), got {len(loss_ref)}")
+    if len(error_ref) != k:
+        raise ValueError(f"the error-space reference point must have {k} coordinates (one "
+                         f"per classification task {classified}), got {len(error_ref)}")
     methods: dict[str, dict] = {}
     for method in cols.ordered_methods(metrics_by_method):
         points = front_points(metrics_by_method[method])
-        acc = np.array([[p["accuracy"][t] for t in tasks] for p in points], float).reshape(-1, m)
+        acc = np.array([[p["accuracy"][t] for t in classified] for p in points],
+                       float).reshape(len(points), k)
         has_loss = bool(points) and all(
             p["loss"] and all(p["loss"].get(t) is not None for t in tasks) for p in points
         )
         loss = (np.array([[p["loss"][t] for t in tasks] for p in points], float)
                 if has_loss else None)
+        if not k:
+            error_space = None
+        else:
+            error_space = error_space_hypervolume(acc, error_ref) if points else 0.0
         methods[method] = {
             "num_points": len(points),
             "loss_space": loss_space_hypervolume(loss, loss_ref) if has_loss else None,
-            "error_space": error_space_hypervolume(acc, error_ref) if points else 0.0,
+            "error_space": error_space,
             "points": [
                 {"name": p["name"], "accuracy": acc[i].tolist(),
-                 "loss": None if loss is None else loss[i].tolist()}
+                 "loss": None if loss is None else loss[i].tolist(),
+                 **({"error": [p["error"][t] for t in error_of]} if error_of else {})}
                 for i, p in enumerate(points)
             ],
         }
+    note = ("Hypervolume (larger is better) of each method's test points, minimising per-task "
+            "test loss (loss space) and per-task test error = 1 - accuracy (error space), "
+            "bounded by the stated reference points; point coordinates in task order.")
+    extra: dict = {}
+    if error_of:
+        note = ("Hypervolume (larger is better) of each method's test points, minimising "
+                "every task's test loss (loss space: cross-entropy, or a regression task's "
+                "mse / l1 in its target's units) and the classification tasks' test error = "
+                "1 - accuracy (error space, tasks in error_space_tasks), bounded by the stated "
+                "reference points. Regression tasks are not in the error space (see "
+                "excluded_from_error_space); their main error per point is under 'error', "
+                "in the order of error_metric. A regression loss at or above its reference "
+                "coordinate adds nothing: pass a loss reference in the targets' scale "
+                "when they are not of order 1.")
+        extra = {"excluded_from_error_space": {
+                     t: _NOT_IN_ERROR_SPACE.format(metric=metric.upper())
+                     for t, metric in error_of.items()},
+                 "error_metric": dict(error_of)}
     return {
         "tasks": tasks,
         "loss_reference": loss_ref,
+        "error_space_tasks": classified,
         "error_reference": error_ref,
-        "note": (
-            "Hypervolume (larger is better) of each method's test points, minimising per-task "
-            "test cross-entropy (loss space) and per-task test error = 1 - accuracy (error "
-            "space), bounded by the stated reference points; point coordinates in task order."
-        ),
+        "note": note,
+        **extra,
         "methods": methods,
     }

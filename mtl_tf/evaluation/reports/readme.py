@@ -25,7 +25,8 @@ _FIGURE_CAPTIONS = {
                       "dashed: single-task references; Pareto MTL's preferences light to dark",
     "joint_accuracy.png": "Joint accuracy vs FGSM eta (MTVIB Fig. 5), log y axis so that "
                           "every eta is readable",
-    "front.png": "Task 1 vs task 2 test accuracy of every model (Pareto MTL Fig. 4); "
+    "front.png": "Task 1 vs task 2 test accuracy (a regression task: its error, lower is "
+                 "better) of every model (Pareto MTL Fig. 4); "
                  "Pareto MTL's preference models labelled p0, p1, ... and joined in "
                  "preference order; dashed: single-task references",
     "examples.png": "Clean and FGSM adversarial examples (MTVIB Figs. 2-3)",
@@ -96,19 +97,29 @@ def readme_markdown(
             cols.display_name(method), m.get("epochs"), m.get("train_size"), m.get("test_size"),
             len(m.get("models") or []), m.get("wall_time_seconds"),
         ]))
+    error_of = cols.error_metrics(metrics_by_method)
+    regression = (f" Regression tasks ({', '.join(t for t in tasks if t in error_of)}): "
+                  f"their error in % (lower is better), left out of the joint accuracy."
+                  if any(t in error_of for t in tasks) else "")
     lines += ["", f"## {title}", "", tables.markdown_table(header, rows), "", attack, "",
               "Rows: task x eta, then the joint accuracy (every task right, MTVIB Fig. 5). "
               "Pareto MTL: one column per preference model. n/a: not measured (STL/STVIB "
-              "have no joint accuracy under attack: each task's model is attacked alone).", ""]
+              "have no joint accuracy under attack: each task's model is attacked alone)."
+              + regression, ""]
+    excluded = hypervolumes.get("excluded_from_error_space") or {}
+    error_tasks = hypervolumes.get("error_space_tasks", tasks)
     lines += ["## Hypervolume of the test points (larger is better)", "",
-              f"Loss space: per-task test cross-entropy, reference point "
-              f"{tuple(hypervolumes['loss_reference'])}; error space: 1 - accuracy, reference "
-              f"point {tuple(hypervolumes['error_reference'])}; tasks {tuple(tasks)}.", "",
-              "| method | points | HV loss space | HV error space |", "|---|---|---|---|"]
+              f"Loss space: per-task test loss (cross-entropy; a regression task's mse / l1), "
+              f"reference point {tuple(hypervolumes['loss_reference'])}, tasks {tuple(tasks)}; "
+              f"error space: 1 - accuracy, reference point "
+              f"{tuple(hypervolumes['error_reference'])}, tasks {tuple(error_tasks)}."]
+    lines += [f"Not in the error space: {task}, a {reason}." for task, reason in excluded.items()]
+    lines += ["", "| method | points | HV loss space | HV error space |", "|---|---|---|---|"]
     for method, hv in hypervolumes["methods"].items():
         loss = cols.NA if hv["loss_space"] is None else f"{hv['loss_space']:.4f}"
+        error = cols.NA if hv["error_space"] is None else f"{hv['error_space']:.4f}"
         lines.append(tables.markdown_row([cols.display_name(method), hv["num_points"], loss,
-                                          f"{hv['error_space']:.4f}"]))
+                                          error]))
     lines += ["", "## Figures", ""]
     for name, caption in _FIGURE_CAPTIONS.items():
         if name not in files:
