@@ -116,6 +116,10 @@ def plot(stages: dict[str, list[dict]], etas: list[str], out: str, paper: str | 
                     if ref is not None:
                         ax.axhline(ref, color=colour, linestyle="--", linewidth=1)
             ax.set_xscale("log")
+            # The stages' own step counts as ticks: log-axis defaults overlap here.
+            ticks = sorted({steps(m) for runs in stages.values() for m in runs})
+            ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
+            ax.minorticks_off()
             ax.set_title(f"{task}, " + ("clean" if float(eta) == 0 else f"FGSM eta {eta}"))
             ax.set_xlabel("training steps")
             ax.set_ylabel("test accuracy (%)")
