@@ -192,8 +192,13 @@ def test_robustness_table_shows_regression_error_growth(mixed):
                       "robustness": result, "models": [{"name": "gs"}]}}
     header, rows = robustness_table(metrics)
     cells = {(r[0], r[1]): r[2] for r in rows}
-    assert cells[("where (MAE %)", "0")] == f"{100 * result['error']['0']['where']:.1f}"
-    assert cells[("where (MAE %)", "0.1")] == f"{100 * result['error']['0.1']['where']:.1f}"
+    # The regression rows: MAE in the target's own units (not x100, no "%"), 3 significant
+    # figures; the label names the metric, its unit and the direction.
+    label = "where MAE (target's units, lower is better)"
+    for eta in ("0", "0.1"):
+        error = result["error"][eta]["where"]
+        assert cells[(label, eta)] == f"{error:#.3g}".rstrip(".")
+        assert float(cells[(label, eta)]) == pytest.approx(error, rel=5e-3)
     assert cells[("row", "0.1")] == f"{100 * result['accuracy']['0.1']['row']:.1f}"
 
 
