@@ -131,7 +131,7 @@ def test_table_shows_the_regression_error_in_its_own_units(mixed):
         assert cells[("species", eta)] == f"{100 * robustness['accuracy'][eta]['species']:.1f}"
     with open(os.path.join(report_dir, "table.md"), encoding="utf-8") as f:
         title, *table = f.read().splitlines()
-    assert title.startswith("Test accuracy (%) and regression error (MAE (target's units); "
+    assert title.startswith("Test accuracy (%) and regression error (MAE: target's units; "
                             "lower is better) under adversarial attack")
     assert not any("MAE %" in line for line in table)
 
@@ -161,7 +161,7 @@ def test_hypervolume_json_keeps_regression_out_of_error_space_and_says_why(mixed
         readme = f.read()
     assert "Not in the error space: weight, a regression task" in readme
     assert ("Regression tasks (weight): their error in their own units, not a percentage "
-            "(MAE (target's units); lower is better)") in readme
+            "(MAE: target's units; lower is better)") in readme
     assert "error in %" not in readme
 
 
@@ -233,7 +233,7 @@ def test_robustness_curves_give_the_regression_task_an_error_axis(mixed):
         assert error.get_ylabel() == "test MAE (target's units, lower is better)"
         assert len(accuracy.get_lines()) == len(error.get_lines()) == columns
         assert "weight" in _caption(fig) and "upward" in _caption(fig)
-        assert "MAE (target's units)" in _caption(fig) and "error (%)" not in _caption(fig)
+        assert "not % (MAE: target's units)" in _caption(fig) and "error (%)" not in _caption(fig)
     (joint,) = drawn["joint_accuracy.png"]
     assert "every classification task right" in _caption(joint)
     assert "left out: weight" in _caption(joint)

@@ -56,7 +56,7 @@ def test_labels_name_the_metric_its_unit_and_direction():
     assert units.quantity_label("landmarks", "nme") == (
         "landmarks test NME (ratio to the inter-ocular distance, lower is better)")
     assert units.errors_description(["mae", "nme", "mae"]) == (
-        "MAE (target's units), NME (ratio to the inter-ocular distance)")
+        "MAE: target's units, NME: ratio to the inter-ocular distance")
 
 
 def test_printed_summary_shows_errors_in_their_units():
@@ -89,8 +89,8 @@ def test_table_rows_and_title_say_what_each_cell_is():
     assert cells[("weight MAE (target's units, lower is better)", "0.1")] == "0.0235"
     nme = "landmarks NME (ratio to the inter-ocular distance, lower is better)"
     assert cells[(nme, "0")] == "0.188" and cells[(nme, "0.1")] == "0.305"
-    assert quantities(run) == ("Test accuracy (%) and regression error (MAE (target's units), "
-                               "NME (ratio to the inter-ocular distance); lower is better)")
+    assert quantities(run) == ("Test accuracy (%) and regression error (MAE: target's units, "
+                               "NME: ratio to the inter-ocular distance; lower is better)")
     # Classification only: the title is as before.
     only = {"gs": {**_run(), "tasks": ["species"], "task_specs": _SPECS[:1]}}
     assert quantities(only) == "Test accuracy (%)"

@@ -94,7 +94,7 @@ def quantity_label(task: str, metric: str | None) -> str:
 
 
 def errors_description(metrics: Iterable[str]) -> str:
-    """The units of the given error metrics, each once, in order: "MAE (target's
-    units), NME (ratio to the inter-ocular distance)"."""
-    return ", ".join(f"{m.upper()} ({error_unit(m)})" if error_unit(m) else m.upper()
+    """The units of the given error metrics, each once, in order: "MAE: target's units,
+    NME: ratio to the inter-ocular distance"."""
+    return ", ".join(f"{m.upper()}: {error_unit(m)}" if error_unit(m) else m.upper()
                      for m in dict.fromkeys(metrics))

@@ -193,10 +193,10 @@ def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str
                    cols.is_single_task(c.method) for c in columns) else ".")]
     if error_of:
         caption.append(f"Regression tasks ({', '.join(t for t in tasks if t in error_of)}): "
-                       f"their test error on the same images instead, in its own units "
+                       f"their test error on the same images instead, on its own axis in "
+                       f"its own units, not % "
                        f"({units.errors_description(error_of[t] for t in tasks if t in error_of)}"
-                       f"), on its own axis: growth under attack goes upward; lower is "
-                       f"better.")
+                       f"): growth under attack goes upward; lower is better.")
     caption += [n for n in (_preference_note(columns),
                             fgsm_artefact_note(metrics_by_method, tasks=tasks)) if n]
     canvas.add_caption(fig, caption)

@@ -83,7 +83,7 @@ def robustness_table(
 
 def quantities(metrics_by_method: dict[str, dict]) -> str:
     """What the table's cells are, for its title: "Test accuracy (%)", and with regression
-    tasks "Test accuracy (%) and regression error (MAE (target's units); lower is
+    tasks "Test accuracy (%) and regression error (MAE: target's units; lower is
     better)"."""
     error_of = cols.error_metrics(metrics_by_method)
     if not error_of:
