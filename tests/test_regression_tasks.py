@@ -113,6 +113,11 @@ def test_fgsm_attacks_the_regression_loss_and_reports_error_growth(mixed):
     # The attacked loss includes the regression loss: attacking "where" alone moves it.
     alone = attacks.fgsm_evaluate(trainer, test, ["where"], (0.0, 0.1))
     assert alone["error"]["0.1"]["where"] > alone["error"]["0"]["where"]
+    # The attacked loss as written under the report's table names the regression term.
+    for attacked in (result, alone):
+        assert attacked["loss"].startswith(attacks.LOSS_DESCRIPTION)
+        assert attacked["loss"].endswith("a regression task's term is its own training loss "
+                                         "instead of the cross-entropy (where: mean mse)")
     assert alone["joint_accuracy"]["0"] is None and alone["accuracy"]["0"] == {}
 
 

@@ -94,3 +94,17 @@ def test_table_rows_and_title_say_what_each_cell_is():
     # Classification only: the title is as before.
     only = {"gs": {**_run(), "tasks": ["species"], "task_specs": _SPECS[:1]}}
     assert quantities(only) == "Test accuracy (%)"
+
+
+def test_attacked_loss_description_names_regression_terms():
+    from mtl_tf.evaluation.attacks import LOSS_DESCRIPTION, describe_loss
+    from mtl_tf.evaluation.protocol import STANDARD
+    from mtl_tf.tasks import TaskSpec
+
+    standard = STANDARD
+    species = TaskSpec("species", "classification", 3)
+    weight = TaskSpec("weight", "regression", 1, loss="l1")
+    assert describe_loss(standard, specs=(species,)) == LOSS_DESCRIPTION
+    assert describe_loss(standard, specs=(species, weight)) == (
+        LOSS_DESCRIPTION + "; a regression task's term is its own training loss instead of "
+        "the cross-entropy (weight: mean l1)")
