@@ -29,6 +29,7 @@ import numpy as np
 
 __all__ = [
     "CLASSIFICATION",
+    "ERROR_METRIC_UNITS",
     "KINDS",
     "REGRESSION",
     "REGRESSION_LOSSES",
@@ -43,6 +44,16 @@ __all__ = [
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 KINDS = (CLASSIFICATION, REGRESSION)
+# What a regression error metric's number is measured in, for every label a reader sees.
+# MAE and RMSE are in the target's own units (a CSV column of kilograms: kilograms), never
+# a percentage: only accuracy is a fraction of examples. NME is a ratio (TCDCN §4: point
+# error / inter-ocular distance), shown as a plain number (0.188) as TCDCN's successors
+# and BENCHMARKS.md do.
+ERROR_METRIC_UNITS: dict[str, str] = {
+    "mae": "target's units",
+    "rmse": "target's units",
+    "nme": "ratio to the inter-ocular distance",
+}
 # Per-task regression losses: mean squared error (Gaussian likelihood) or mean absolute
 # error (Laplace likelihood, more robust to a few badly annotated points).
 REGRESSION_LOSSES = ("mse", "l1")

@@ -8,6 +8,7 @@ column and a regression column, read back from the files a reader opens."""
 
 from __future__ import annotations
 
+import csv
 import glob
 import json
 import os
@@ -90,10 +91,11 @@ def test_front_plots_the_regression_task_error_lower_is_better(mixed):
     assert os.path.isfile(os.path.join(report_dir, "front.png"))
     # front.png, then the TensorBoard copies: the Pareto MTL run's (written when it
     # finished, again by the experiment), then the experiment's over every method.
-    expected = sorted((100 * m["accuracy"]["species"], 100 * m["error"]["weight"]["mae"])
+    # Accuracy in percent, the weight error in its own units (not x100).
+    expected = sorted((100 * m["accuracy"]["species"], m["error"]["weight"]["mae"])
                       for m in _models(metrics))
     expected_run = sorted(
-        (100 * m["accuracy"]["species"], 100 * m["error"]["weight"]["mae"])
+        (100 * m["accuracy"]["species"], m["error"]["weight"]["mae"])
         for m in metrics["pareto_mtl"]["models"])
     *run_fronts, experiment_front = drawn["accuracy_front.png"]
     assert run_fronts
@@ -101,7 +103,7 @@ def test_front_plots_the_regression_task_error_lower_is_better(mixed):
                       *[(f, expected_run) for f in run_fronts]]:
         ax = fig.axes[0]
         assert ax.get_xlabel() == "Task 1: species test accuracy (%)"
-        assert ax.get_ylabel() == "Task 2: weight test MAE (%, lower is better)"
+        assert ax.get_ylabel() == "Task 2: weight test MAE (target's units, lower is better)"
         assert "down and to the right is better" in _caption(fig)
         # Every model's (accuracy, error) marker, nothing else (no zoom inset here).
         points = sorted(tuple(xy) for c in ax.collections for xy in c.get_offsets())
@@ -110,6 +112,28 @@ def test_front_plots_the_regression_task_error_lower_is_better(mixed):
     assert {"accuracy_front", "robustness_curves"} <= _image_tags(pareto_dir)
     assert {"accuracy_front", "robustness_curves"} <= _image_tags(
         os.path.join(report_dir, "tensorboard", "figures"))
+
+
+# ----------------------------------------------------------------------------- table
+def test_table_shows_the_regression_error_in_its_own_units(mixed):
+    report_dir, metrics, _ = mixed
+    with open(os.path.join(report_dir, "table.csv"), encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    gs = header.index("GS")
+    cells = {(r[0], r[1]): r[gs] for r in rows}
+    robustness = metrics["gs"]["robustness"]
+    label = "weight MAE (target's units, lower is better)"
+    assert [r[0] for r in rows] == ["species"] * 2 + [label] * 2 + ["joint"] * 2
+    for eta in ("0", "0.1"):
+        # The weight error as measured (kg, say): 3 significant figures, not x100.
+        error = robustness["error"][eta]["weight"]
+        assert cells[(label, eta)] == f"{error:#.3g}".rstrip(".")
+        assert cells[("species", eta)] == f"{100 * robustness['accuracy'][eta]['species']:.1f}"
+    with open(os.path.join(report_dir, "table.md"), encoding="utf-8") as f:
+        title, *table = f.read().splitlines()
+    assert title.startswith("Test accuracy (%) and regression error (MAE: target's units; "
+                            "lower is better) under adversarial attack")
+    assert not any("MAE %" in line for line in table)
 
 
 # ----------------------------------------------------------------------------- hypervolume
@@ -136,7 +160,9 @@ def test_hypervolume_json_keeps_regression_out_of_error_space_and_says_why(mixed
     with open(os.path.join(report_dir, "README.md"), encoding="utf-8") as f:
         readme = f.read()
     assert "Not in the error space: weight, a regression task" in readme
-    assert "Regression tasks (weight): their error in % (lower is better)" in readme
+    assert ("Regression tasks (weight): their error in their own units, not a percentage "
+            "(MAE: target's units; lower is better)") in readme
+    assert "error in %" not in readme
 
 
 def test_landmarks_front_axis_is_nme_lower_is_better(tmp_path, monkeypatch):
@@ -156,11 +182,13 @@ def test_landmarks_front_axis_is_nme_lower_is_better(tmp_path, monkeypatch):
     assert fronts.plot_accuracy_front(metrics, str(tmp_path / "front.png"))
     (fig,) = drawn
     ax = fig.axes[0]
-    assert ax.get_xlabel() == "Task 1: landmarks test NME (%, lower is better)"
+    assert ax.get_xlabel() == ("Task 1: landmarks test NME (ratio to the inter-ocular "
+                               "distance, lower is better)")
     assert ax.get_ylabel() == "Task 2: gender test accuracy (%)"
     assert "up and to the left is better" in _caption(fig)
     points = sorted(tuple(xy) for c in ax.collections for xy in c.get_offsets())
-    np.testing.assert_allclose(points, [(20, 60), (25, 70), (30, 80)])  # NME, not MAE
+    # NME (not MAE) as the plain ratio, not x100; accuracy in percent.
+    np.testing.assert_allclose(points, [(0.2, 60), (0.25, 70), (0.3, 80)])
 
 
 def test_error_space_of_regression_only_runs_is_none_and_references_are_checked():
@@ -202,19 +230,20 @@ def test_robustness_curves_give_the_regression_task_an_error_axis(mixed):
         assert set(panels) == {"Task species", "Task weight (MAE, regression)"}
         accuracy, error = panels["Task species"], panels["Task weight (MAE, regression)"]
         assert accuracy.get_ylabel() == "test accuracy (%)"
-        assert error.get_ylabel() == "test MAE (%, lower is better)"
+        assert error.get_ylabel() == "test MAE (target's units, lower is better)"
         assert len(accuracy.get_lines()) == len(error.get_lines()) == columns
         assert "weight" in _caption(fig) and "upward" in _caption(fig)
+        assert "not % (MAE: target's units)" in _caption(fig) and "error (%)" not in _caption(fig)
     (joint,) = drawn["joint_accuracy.png"]
     assert "every classification task right" in _caption(joint)
     assert "left out: weight" in _caption(joint)
-    # GS's line is its error under attack, unchanged from metrics.json (in percent).
+    # GS's line is its error under attack, unchanged from metrics.json (own units).
     (fig,) = drawn["robustness.png"]
     error = next(ax for ax in fig.axes if ax.get_title().startswith("Task weight"))
     gs = next(line for line in error.get_lines() if line.get_label() == "GS")
     curve = metrics["gs"]["robustness"]["error"]
     assert list(gs.get_xdata()) == pytest.approx(list(ETAS))
-    assert list(gs.get_ydata()) == pytest.approx([100 * curve[k]["weight"] for k in ("0", "0.1")])
+    assert list(gs.get_ydata()) == pytest.approx([curve[k]["weight"] for k in ("0", "0.1")])
 
 
 def test_a_growing_regression_error_is_not_called_an_fgsm_artefact():
@@ -290,7 +319,7 @@ def test_adversarial_examples_show_a_regression_task_by_its_error(mixed):
     # predicted class and the example's MAE on weight, for the clean row and each eta.
     assert titles and all(t.startswith("y ") and t.endswith(",-") for t in titles)
     assert len(labels) == len(titles) * len(ETAS)
-    assert all(label.startswith("p ") and ",mae " in label for label in labels)
+    assert all(label.startswith("p ") and ",MAE " in label for label in labels)
 
 
 def test_a_paper_table_of_other_tasks_is_left_out_not_fatal(mixed):
@@ -324,7 +353,12 @@ def test_seed_tables_name_the_error_rows_and_count_lower_error_as_ahead():
     runs = [{"gs": _seed_run("gs", 0.8, 0.10), "uwl": _seed_run("uwl", 0.7, 0.20)},
             {"gs": _seed_run("gs", 0.6, 0.30), "uwl": _seed_run("uwl", 0.7, 0.50)}]
     header, rows = seeds.accuracy_table(runs)
-    assert [r[0] for r in rows] == ["a", "b (MAE %)", "joint"]
+    b = "b MAE (target's units, lower is better)"
+    assert [r[0] for r in rows] == ["a", b, "joint"]
+    # Accuracy in percent; the error in its own units (GS's 0.10, 0.30: 0.2 ± 0.141).
+    cells = {r[0]: r[2] for r in rows}
+    assert cells["a"] == "70.0 ± 14.1" and cells[b] == "0.200 ± 0.141"
     header, rows = seeds.paired_differences(runs, [("gs", "uwl")])
     cells = {r[0]: r[2] for r in rows}
-    assert cells["a"].endswith(" 1/2") and cells["b (MAE %)"] == "-15.0 [-20.0, -10.0] 2/2"
+    # GS - UWL on b: -0.10 and -0.20 in the target's units, lower is ahead in both seeds.
+    assert cells["a"] == "+0.0 [-10.0, +10.0] 1/2" and cells[b] == "-0.150 [-0.200, -0.100] 2/2"

@@ -113,6 +113,11 @@ def test_fgsm_attacks_the_regression_loss_and_reports_error_growth(mixed):
     # The attacked loss includes the regression loss: attacking "where" alone moves it.
     alone = attacks.fgsm_evaluate(trainer, test, ["where"], (0.0, 0.1))
     assert alone["error"]["0.1"]["where"] > alone["error"]["0"]["where"]
+    # The attacked loss as written under the report's table names the regression term.
+    for attacked in (result, alone):
+        assert attacked["loss"].startswith(attacks.LOSS_DESCRIPTION)
+        assert attacked["loss"].endswith("a regression task's term is its own training loss "
+                                         "instead of the cross-entropy (where: mean mse)")
     assert alone["joint_accuracy"]["0"] is None and alone["accuracy"]["0"] == {}
 
 
@@ -192,8 +197,13 @@ def test_robustness_table_shows_regression_error_growth(mixed):
                       "robustness": result, "models": [{"name": "gs"}]}}
     header, rows = robustness_table(metrics)
     cells = {(r[0], r[1]): r[2] for r in rows}
-    assert cells[("where (MAE %)", "0")] == f"{100 * result['error']['0']['where']:.1f}"
-    assert cells[("where (MAE %)", "0.1")] == f"{100 * result['error']['0.1']['where']:.1f}"
+    # The regression rows: MAE in the target's own units (not x100, no "%"), 3 significant
+    # figures; the label names the metric, its unit and the direction.
+    label = "where MAE (target's units, lower is better)"
+    for eta in ("0", "0.1"):
+        error = result["error"][eta]["where"]
+        assert cells[(label, eta)] == f"{error:#.3g}".rstrip(".")
+        assert float(cells[(label, eta)]) == pytest.approx(error, rel=5e-3)
     assert cells[("row", "0.1")] == f"{100 * result['accuracy']['0.1']['row']:.1f}"
 
 

@@ -47,8 +47,23 @@ def eta_key(eta: float) -> str:
 
 
 def describe_loss(protocol: Protocol, weights: Sequence[float] | None = None,
-                  weights_source: str | None = None, vib: bool = False) -> str:
-    """The attacked loss of `protocol`, in words (metrics.json ``loss``)."""
+                  weights_source: str | None = None, vib: bool = False,
+                  specs: Sequence[TaskSpec | None] = ()) -> str:
+    """The attacked loss of `protocol`, in words (metrics.json ``loss``, the line under
+    the report's table). A regression task among `specs` enters with its training loss
+    (`mtl_tf.training.losses.per_example_loss`, via `attack_loss`), not a cross-entropy:
+    said so, naming the task and its loss."""
+    text = _describe_classification_loss(protocol, weights, weights_source, vib)
+    regression = [s for s in specs if s is not None and s.is_regression]
+    if regression:
+        text += ("; a regression task's term is its own training loss instead of the "
+                 "cross-entropy (" + ", ".join(f"{s.name}: mean {s.loss}" for s in regression)
+                 + ")")
+    return text
+
+
+def _describe_classification_loss(protocol: Protocol, weights: Sequence[float] | None,
+                                  weights_source: str | None, vib: bool) -> str:
     if protocol.attack_ce == "logits" and protocol.attack_loss == "sum":
         return LOSS_DESCRIPTION
     ce = ("the mean cross-entropy on the true labels" if protocol.attack_ce == "logits" else

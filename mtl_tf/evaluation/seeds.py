@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mtl_tf.evaluation import reports
+from mtl_tf.evaluation import reports, units
 
 __all__ = [
     "accuracy_table",
@@ -101,14 +101,23 @@ def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
     return float(array.mean()), sd
 
 
-def _fmt(values: Sequence[float | None], scale: float = 100.0, digits: int = 1) -> str:
+def _fmt(values: Sequence[float | None], metric: str | None = None) -> str:
+    # Mean ± sd as the report's cells: an accuracy (or hypervolume) x100 with one decimal,
+    # a regression error (`metric` set) in its own units (`units.format_error`).
     present = [v for v in values if v is not None and math.isfinite(v)]
     if len(present) != len(values) or not present:
         return reports.NA
-    mean, sd = _mean_sd([scale * v for v in present])
+    mean, sd = _mean_sd(present)
     if math.isnan(sd):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+        return units.format_score(mean, metric)
+    return f"{units.format_score(mean, metric)} ± {units.format_score(sd, metric)}"
+
+
+def _signed(value: float, metric: str | None) -> str:
+    # A paired difference: accuracy points (x100, one decimal) or a regression error
+    # difference in the error's own units, with its sign.
+    text = units.format_score(abs(value), metric)
+    return ("-" if value < 0 else "+") + text
 
 
 def accuracy_table(
@@ -118,7 +127,8 @@ def accuracy_table(
 
     Rows: (task, eta) for every task and then "joint"; columns: every method's columns
     (`reports.robustness_table` layout) present in all reports. A regression task's rows
-    are its error (NME or MAE, named in the row label as in the report's table).
+    are its error in its own units, not x100 (NME or MAE, named with its unit in the row
+    label as in the report's table; `units.format_error`).
 
     Returns:
       (header, rows) of strings.
@@ -130,9 +140,12 @@ def accuracy_table(
     etas = reports.column_etas(list(index[0].values()))
     header = ["task", "eta"] + [label for _, label in columns]
     rows = []
+    every = [c for i in index for c in i.values()]
     for task in [*tasks, None]:
+        metric = reports.error_metric(every, task) if task is not None else None
         for eta in etas:
-            cells = [_fmt([_value(i[key], task, eta) for i in index]) for key in columns]
+            cells = [_fmt([_value(i[key], task, eta) for i in index], metric)
+                     for key in columns]
             rows.append([_row_label(index, task), eta, *cells])
     return header, rows
 
@@ -140,7 +153,8 @@ def accuracy_table(
 def paired_differences(
     seed_reports: Sequence[Report], pairs: Sequence[tuple[str, str]]
 ) -> tuple[list[str], list[list[str]]]:
-    """Per (task, eta): method A minus method B, paired by seed, in accuracy points.
+    """Per (task, eta): method A minus method B, paired by seed, in accuracy points (a
+    regression task's rows: in its error's own units).
 
     Each cell reads ``mean [min, max] k/n``: the mean, smallest and largest per-seed
     difference and the number k of the n seeds in which A is ahead (higher accuracy; for a
@@ -165,9 +179,11 @@ def paired_differences(
         labels[method] = found[0]
     header = ["task", "eta"] + [f"{reports.display_name(a)} − {reports.display_name(b)}"
                                 for a, b in pairs]
-    lower_is_better = set(reports.error_metrics(seed_reports[0]))
+    every = [c for i in index for c in i.values()]
     rows = []
     for task in [*tasks, None]:
+        # A regression task's rows: error differences in its own units; lower is better.
+        metric = reports.error_metric(every, task) if task is not None else None
         for eta in etas:
             cells = []
             for a, b in pairs:
@@ -177,12 +193,13 @@ def paired_differences(
                     vb = _value(i[(b, labels[b])], task, eta)
                     if va is None or vb is None:
                         break
-                    diffs.append(100.0 * (va - vb))
+                    diffs.append(va - vb)
                 if len(diffs) != len(seed_reports):
                     cells.append(reports.NA)
                     continue
-                ahead = sum(d < 0 if task in lower_is_better else d > 0 for d in diffs)
-                cells.append(f"{np.mean(diffs):+.1f} [{min(diffs):+.1f}, {max(diffs):+.1f}] "
+                ahead = sum(d < 0 if metric else d > 0 for d in diffs)
+                cells.append(f"{_signed(float(np.mean(diffs)), metric)} "
+                             f"[{_signed(min(diffs), metric)}, {_signed(max(diffs), metric)}] "
                              f"{ahead}/{len(diffs)}")
             rows.append([_row_label(index, task), eta, *cells])
     return header, rows
@@ -241,13 +258,19 @@ def summary_markdown(
     """The three tables for `report_dirs` (one per seed) as Markdown."""
     seed_reports = [load_report(d) for d in report_dirs]
     seeds = [str(next(iter(r.values())).get("seed", "?")) for r in seed_reports]
+    error_of = reports.error_metrics(seed_reports[0])
+    regression = (f" Regression rows ({', '.join(error_of)}): their error in its own units, "
+                  f"not % ({units.errors_description(error_of.values())}; lower is better)."
+                  if error_of else "")
     out = [f"Seeds: {', '.join(seeds)} ({len(seed_reports)} reports: "
-           f"{', '.join(report_dirs)}). Accuracy in %, mean ± sample sd over seeds."]
+           f"{', '.join(report_dirs)}). Accuracy in %, mean ± sample sd over seeds."
+           + regression]
     header, rows = accuracy_table(seed_reports, methods)
     out += ["", reports.markdown_table(header, rows)]
     if pairs:
         header, rows = paired_differences(seed_reports, pairs)
-        out += ["", "Paired by seed, accuracy points: mean [min, max] and seeds ahead.", "",
+        out += ["", "Paired by seed, accuracy points (regression rows: error difference in "
+                "its own units; ahead = lower): mean [min, max] and seeds ahead.", "",
                 reports.markdown_table(header, rows)]
     if hypervolume:
         header, rows = hypervolume_table(seed_reports, methods)

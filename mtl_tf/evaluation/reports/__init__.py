@@ -17,8 +17,10 @@ Outputs and the paper items they reproduce, one module per concern:
 
 A regression task (its `TaskSpec` in the runs' ``task_specs``) is shown by its main error
 metric (`TaskSpec.error_metric`: NME for landmarks, else MAE) wherever a classification
-task shows accuracy, with axis labels saying that lower is better; the error-space
-hypervolume covers the classification tasks only (`fronts.front_hypervolumes`).
+task shows accuracy: in the target's own units, not x100 (NME as the plain ratio), three
+significant figures, with labels naming the metric, its unit and that lower is better
+(`mtl_tf.evaluation.units`); the error-space hypervolume covers the classification tasks
+only (`fronts.front_hypervolumes`).
 * `examples`: `plot_adversarial_examples` (MTVIB Figs. 2-3: clean row, then one row per
   eta; also as TensorBoard images).
 * `write`: `write_report`, all of the above into one directory, with a README.md
@@ -37,7 +39,9 @@ from mtl_tf.evaluation.reports.columns import (
     column_etas,
     common_tasks,
     display_name,
+    error_metric,
     error_metrics,
+    format_cell,
     format_percent,
     has_robustness,
     is_single_task,
@@ -83,7 +87,9 @@ __all__ = [
     "common_tasks",
     "default_example_etas",
     "display_name",
+    "error_metric",
     "error_metrics",
+    "format_cell",
     "format_percent",
     "front_hypervolumes",
     "front_points",

@@ -25,13 +25,14 @@ the test set); other cells have no value (`NA` once formatted).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from absl import logging
 
 from mtl_tf import methods as methods_lib
+from mtl_tf.evaluation import units
+from mtl_tf.evaluation.units import NA, format_percent, quantity_label
 from mtl_tf.tasks import TaskSpec
 
 if TYPE_CHECKING:
@@ -44,7 +45,9 @@ __all__ = [
     "column_etas",
     "common_tasks",
     "display_name",
+    "error_metric",
     "error_metrics",
+    "format_cell",
     "format_percent",
     "has_robustness",
     "is_single_task",
@@ -57,7 +60,6 @@ __all__ = [
     "task_label",
 ]
 
-NA = "n/a"
 JOINT_ROW = "joint"
 
 
@@ -189,15 +191,6 @@ def error_metrics(metrics_by_method: Mapping[str, dict]) -> dict[str, str]:
     return out
 
 
-def quantity_label(task: str, metric: str | None) -> str:
-    """How a figure's axis names what it plots for `task`: its test accuracy, or for a
-    regression task (`metric` its main error metric) that error, saying that lower is
-    better. Both in percent: the same numbers as the table (`format_percent`)."""
-    if metric is None:
-        return f"{task} test accuracy (%)"
-    return f"{task} test {metric.upper()} (%, lower is better)"
-
-
 def column_etas(columns: Sequence[Column]) -> list[str]:
     """Union of the eta keys of every robustness dict, sorted by value; ["0"] if none."""
     keys = {k for c in columns if c.robustness for k in c.robustness.get("accuracy", {})}
@@ -238,10 +231,12 @@ def error_metric(columns: Sequence[Column], task: str) -> str | None:
 
 
 def task_label(columns: Sequence[Column], task: str) -> str:
-    """A table row's task label: the name, plus "(NME %)" / "(MAE %)" for a regression
-    task, whose cells are errors (lower is better), not accuracies."""
+    """A table row's task label: the name, or for a regression task, whose cells are its
+    error in its own units (lower is better), not an accuracy in percent, the name with
+    that error's metric, unit and direction: "weight MAE (target's units, lower is
+    better)" (`units.error_label`)."""
     metric = error_metric(columns, task)
-    return f"{task} ({metric.upper()} %)" if metric else task
+    return f"{task} {units.error_label(metric)}" if metric else task
 
 
 def joint_accuracy(column: Column, eta: str) -> float | None:
@@ -257,6 +252,7 @@ def joint_accuracy(column: Column, eta: str) -> float | None:
     return None
 
 
-def format_percent(value: float | None) -> str:
-    """A fraction as a table cell: percent with one decimal ("94.8"), `NA` if missing."""
-    return NA if value is None or not math.isfinite(value) else f"{100.0 * value:.1f}"
+def format_cell(value: float | None, metric: str | None) -> str:
+    """A table cell: an accuracy in percent ("94.8", `metric` None), or a regression
+    task's error in its own units ("0.0131", `units.format_error`); `NA` if missing."""
+    return units.format_score(value, metric)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mtl_tf.evaluation import units
 from mtl_tf.evaluation.reports import canvas
 from mtl_tf.evaluation.reports import columns as cols
 
@@ -56,7 +57,9 @@ def _cell_text(specs, values: Mapping[str, np.ndarray], j: int, targets=None) ->
         else:
             error = regression_errors(values[spec.name][j:j + 1],
                                       targets[spec.name][j:j + 1].astype(np.float64), spec)
-            parts.append(f"{spec.error_metric} {error[spec.error_metric]:.2g}")
+            # In the target's own units, as the table (`units.format_error`).
+            parts.append(f"{spec.error_metric.upper()} "
+                         f"{units.format_error(error[spec.error_metric])}")
     return ",".join(parts)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from absl import logging
 
+from mtl_tf.evaluation import units
 from mtl_tf.evaluation.reports import canvas
 from mtl_tf.evaluation.reports import columns as cols
 
@@ -37,11 +38,13 @@ JOINT_LINEAR_BELOW = 0.1
 
 
 def _series(
-    etas: Sequence[str], value: Callable[[str], float | None]
+    etas: Sequence[str], value: Callable[[str], float | None], scale: float = 100.0
 ) -> tuple[list[float], list[float]]:
-    # Percent; an eta without a value is left out (the line joins its neighbours).
+    # `scale` x value: percent for an accuracy, 1 for a regression error (its own units,
+    # `units.plot_scale`); an eta without a value is left out (the line joins its
+    # neighbours).
     pairs = [(float(e), value(e)) for e in etas]
-    return [x for x, y in pairs if y is not None], [100.0 * y for _, y in pairs if y is not None]
+    return [x for x, y in pairs if y is not None], [scale * y for _, y in pairs if y is not None]
 
 
 def rising_with_eta(
@@ -151,9 +154,9 @@ def _grid(n: int) -> tuple[int, int]:
 def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str | None:
     """Accuracy vs eta, one panel per task, one line per column: MTVIB Tables III-V as curves.
 
-    A regression task's panel plots its main error metric instead (NME or MAE, in percent
-    as in the table), on its own y axis labelled with that metric: it grows upward under
-    attack, where an accuracy falls.
+    A regression task's panel plots its main error metric instead (NME or MAE, in its own
+    units as in the table: not x100), on its own y axis labelled with that metric and unit:
+    it grows upward under attack, where an accuracy falls.
 
     Returns:
       ``path``, or None (nothing written, warning logged) when no run has robustness data.
@@ -171,10 +174,11 @@ def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str
     fig = canvas.new_figure(3.9 * per_row + 1.9, 3.3 * rows + 0.3)
     axes = fig.subplots(rows, per_row, squeeze=False).ravel()
     for ax, task in zip(axes, tasks, strict=False):
-        for column, style in zip(columns, styles, strict=True):
-            xs, ys = _series(etas, lambda e, c=column, t=task: cols.task_accuracy(c, t, e))
-            ax.plot(xs, ys, label=column.label, **style)
         metric = error_of.get(task)
+        for column, style in zip(columns, styles, strict=True):
+            xs, ys = _series(etas, lambda e, c=column, t=task: cols.task_accuracy(c, t, e),
+                             units.plot_scale(metric))
+            ax.plot(xs, ys, label=column.label, **style)
         ax.set_title(f"Task {task}" + (f" ({metric.upper()}, regression)" if metric else ""))
         ax.set_xlabel("FGSM eta")
         ax.set_ylabel(cols.quantity_label(task, metric).removeprefix(f"{task} "))
@@ -189,8 +193,10 @@ def plot_robustness_curves(metrics_by_method: dict[str, dict], path: str) -> str
                    cols.is_single_task(c.method) for c in columns) else ".")]
     if error_of:
         caption.append(f"Regression tasks ({', '.join(t for t in tasks if t in error_of)}): "
-                       f"their test error (%) on the same images instead, on its own axis: "
-                       f"growth under attack goes upward; lower is better.")
+                       f"their test error on the same images instead, on its own axis in "
+                       f"its own units, not % "
+                       f"({units.errors_description(error_of[t] for t in tasks if t in error_of)}"
+                       f"): growth under attack goes upward; lower is better.")
     caption += [n for n in (_preference_note(columns),
                             fgsm_artefact_note(metrics_by_method, tasks=tasks)) if n]
     canvas.add_caption(fig, caption)

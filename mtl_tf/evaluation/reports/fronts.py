@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from absl import logging
 
+from mtl_tf.evaluation import units
 from mtl_tf.evaluation.hypervolume import (
     error_space_hypervolume,
     loss_space_hypervolume,
@@ -158,9 +159,9 @@ def plot_accuracy_front(metrics_by_method: dict[str, dict], path: str) -> str | 
     """Task 1 vs task 2 test score of every model of every method: Pareto MTL Fig. 4.
 
     Each axis plots what its task's spec scores (`front_points`): test accuracy (%) for a
-    classification task, the main error metric (%, NME or MAE; lower is better, as the
-    axis label says) for a regression task, so that a regression task is on the figure
-    too. The caption says which direction is better on each axis.
+    classification task, the main error metric in its own units (NME or MAE, not x100;
+    lower is better, as the axis label says) for a regression task, so that a regression
+    task is on the figure too. The caption says which direction is better on each axis.
 
     Single-task references (the methods whose spec says ``single_task``: STL, STVIB) are
     drawn with dashed guide lines through their point, the reference Pareto MTL compares
@@ -224,13 +225,15 @@ def plot_accuracy_front(metrics_by_method: dict[str, dict], path: str) -> str | 
 
 
 def _value(point: dict, task: str) -> float:
-    # A task's plotted quantity in percent, as the table shows it: accuracy, or a
-    # regression task's main error.
-    return 100 * (point["error"][task] if task in point["error"] else point["accuracy"][task])
+    # A task's plotted quantity as the table shows it: accuracy in percent, or a
+    # regression task's main error in its own units (`units.plot_scale`).
+    if task in point["error"]:
+        return point["error"][task]  # not scaled: a regression error is no fraction
+    return units.plot_scale(None) * point["accuracy"][task]
 
 
 def _xy(points: list[dict], tasks: Sequence[str]) -> list[tuple[str, tuple[float, float]]]:
-    # (name, (task 1, task 2) value in percent) of each front point.
+    # (name, (task 1, task 2) value as plotted) of each front point.
     return [(p["name"], (_value(p, tasks[0]), _value(p, tasks[1]))) for p in points]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
+from mtl_tf.evaluation import units
 from mtl_tf.evaluation.reports import columns as cols
 from mtl_tf.evaluation.reports import figures, tables
 
@@ -99,7 +100,9 @@ def readme_markdown(
         ]))
     error_of = cols.error_metrics(metrics_by_method)
     regression = (f" Regression tasks ({', '.join(t for t in tasks if t in error_of)}): "
-                  f"their error in % (lower is better), left out of the joint accuracy."
+                  f"their error in their own units, not a percentage "
+                  f"({units.errors_description(error_of[t] for t in tasks if t in error_of)}"
+                  f"; lower is better), left out of the joint accuracy."
                   if any(t in error_of for t in tasks) else "")
     lines += ["", f"## {title}", "", tables.markdown_table(header, rows), "", attack, "",
               "Rows: task x eta, then the joint accuracy (every task right, MTVIB Fig. 5). "

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from absl import logging
 
+from mtl_tf.evaluation import units
 from mtl_tf.evaluation.reports import columns as cols
 from mtl_tf.io_utils import atomic_write_text
 
@@ -19,6 +20,7 @@ __all__ = [
     "attack_description",
     "markdown_row",
     "markdown_table",
+    "quantities",
     "robustness_table",
     "write_table_csv",
     "write_table_markdown",
@@ -35,7 +37,8 @@ _ATTACK_NAMES = {
 def robustness_table(
     metrics_by_method: dict[str, dict],
 ) -> tuple[list[str], list[list[str]]]:
-    """The layout of MTVIB Tables III-V: test accuracy (%) per (task, eta) and method.
+    """The layout of MTVIB Tables III-V: test accuracy (%) per (task, eta) and method
+    (a regression task: its error, in its own units).
 
     Rows: every (task, eta) pair, tasks in the runs' order and etas ascending, then a
     block of ("joint", eta) rows: the joint accuracy of MTVIB Fig. 5 (null for STL/STVIB
@@ -45,7 +48,9 @@ def robustness_table(
     in input order; Pareto MTL gets one column per preference model
     (`mtl_tf.evaluation.reports.columns`). Cells: accuracy in percent with one decimal
     ("94.8"), "n/a" where the run has no number. A regression task's rows hold its
-    error in percent instead (NME or MAE, named in the row label: lower is better).
+    error instead, in the target's own units, not x100 (MAE; NME as the plain ratio to
+    the inter-ocular distance), three significant figures ("0.0131"); the row label
+    names the metric, its unit and that lower is better (`columns.task_label`).
 
     Args:
       metrics_by_method: method name -> metrics.json dictionary.
@@ -62,9 +67,10 @@ def robustness_table(
         logging.warning("No run has a robustness section: the table holds clean accuracy only")
     etas = cols.column_etas(columns)
     header = ["task", "eta", *[c.label for c in columns]]
+    metric = {task: cols.error_metric(columns, task) for task in tasks}
     rows = [
         [cols.task_label(columns, task), eta,
-         *[cols.format_percent(cols.task_accuracy(c, task, eta)) for c in columns]]
+         *[cols.format_cell(cols.task_accuracy(c, task, eta), metric[task]) for c in columns]]
         for task in tasks
         for eta in etas
     ]
@@ -73,6 +79,17 @@ def robustness_table(
         for eta in etas
     ]
     return header, rows
+
+
+def quantities(metrics_by_method: dict[str, dict]) -> str:
+    """What the table's cells are, for its title: "Test accuracy (%)", and with regression
+    tasks "Test accuracy (%) and regression error (MAE: target's units; lower is
+    better)"."""
+    error_of = cols.error_metrics(metrics_by_method)
+    if not error_of:
+        return "Test accuracy (%)"
+    return (f"Test accuracy (%) and regression error "
+            f"({units.errors_description(error_of.values())}; lower is better)")
 
 
 def attack_description(metrics_by_method: dict[str, dict]) -> str:

@@ -104,7 +104,8 @@ def write_report(
     header, rows = tables.robustness_table(metrics_by_method)
     attack = tables.attack_description(metrics_by_method)
     dataset = ", ".join(sorted({str(m.get("dataset")) for m in metrics_by_method.values()}))
-    title = f"Test accuracy (%) under adversarial attack on {dataset} (MTVIB Tables III-V layout)"
+    title = (f"{tables.quantities(metrics_by_method)} under adversarial attack on {dataset} "
+             f"(MTVIB Tables III-V layout)")
     written["table.md"] = tables.write_table_markdown(out("table.md"), header, rows, title=title,
                                                       note=attack)
     written["table.csv"] = tables.write_table_csv(out("table.csv"), header, rows)
