@@ -53,3 +53,36 @@ def test_no_stages_is_one_error_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "epochs_<E>.json" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def _robustness(points: dict[str, float]) -> dict:
+    return {"accuracy": {e: {"top_left": a / 100, "bottom_right": a / 100}
+                         for e, a in points.items()}}
+
+
+def test_fgsm_shape_measures_drop_slope_linearity_and_gap(tmp_path):
+    """scripts/fgsm_shape.py: a curve that drops 10 points then loses exactly 2 per 0.05 is
+    linear after the drop; the paper's own row is listed with no gap; a protocol file also
+    yields the standard row it carries."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import fgsm_shape
+
+    etas = ("0", "0.05", "0.1", "0.15", "0.2", "0.25", "0.3")
+    linear = {e: 90.0 - 10.0 * (i > 0) - 2.0 * max(i - 1, 0) for i, e in enumerate(etas)}
+    s = fgsm_shape.shape(linear, paper={e: v + 5.0 for e, v in linear.items()})
+    assert (s["clean"], s["level"], s["first_drop"]) == (90.0, 70.0, 10.0)
+    assert s["later_slope"] == 2.0 and abs(s["linearity"] - 1.0) < 1e-9 and s["gap"] == 5.0
+    bent = dict(linear, **{"0.1": 60.0})
+    assert fgsm_shape.shape(bent)["linearity"] < 0.9
+
+    (tmp_path / "results").mkdir()
+    steep = {e: 90.0 - 12.0 * i for i, e in enumerate(etas)}
+    (tmp_path / "results" / "mtvib--weighted.json").write_text(json.dumps(
+        {"robustness": _robustness(steep), "robustness_protocol": _robustness(linear)}))
+    rows = fgsm_shape.rows(str(tmp_path), "mtvib_table_iii")
+    by = {(m, p, t): r for m, p, t, r in rows}
+    assert by[("mtvib", "standard", "top_left")]["first_drop"] == 12.0
+    assert by[("mtvib", "weighted", "top_left")]["later_slope"] == 2.0
+    paper = by[("mtvib", "paper", "top_left")]
+    assert paper["level"] == 76.8 and "gap" not in paper  # MTVIB Table III, eta 0.3
+    assert "| mtvib | top_left | weighted |" in fgsm_shape.markdown(rows)
