@@ -251,7 +251,10 @@ def test_ctrl_c_in_training_exits_130_with_one_line(tiny_idx_dir, tmp_path):
     proc = subprocess.Popen([sys.executable, MAIN, *_tiny_args(tiny_idx_dir, str(out),
                                                                "--epochs=50")],
                             cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            # As in a terminal: a runner started in a script's background
+                            # passes SIGINT ignored, and main.py keeps it ignored.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 240
         while not (out / "tensorboard").is_dir():  # training has started

@@ -21,10 +21,18 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _sigint_as_in_a_terminal() -> None:
+    # A test runner started in the background of a script inherits SIGINT ignored (POSIX
+    # asynchronous commands), and main.py rightly keeps an ignored SIGINT ignored; the
+    # user this simulates presses Ctrl-C in a terminal, where SIGINT has its default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _popen(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, os.path.join(ROOT, "main.py"), *args], cwd=ROOT,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_in_a_terminal)
 
 
 def _main(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
