@@ -12,7 +12,9 @@
 set -u
 RUNS=${1:?runs dir}; OUT=${2:?output dir}; PY=${3:-python}; METHODS=${4:-gs uwl mtvib}
 cd "$(dirname "$0")/.."
-mkdir -p "$OUT/results" "$OUT/copies"
+# The copies (checkpoints) stay beside the runs, never in OUT: OUT is a committed report.
+COPIES="$RUNS/protocol_copies"
+mkdir -p "$OUT/results" "$COPIES"
 declare -A PROTOCOLS=(
   [clipped_softmax]="--attack_ce=clipped_softmax"
   [weighted]="--attack_loss=weighted"
@@ -22,7 +24,7 @@ declare -A PROTOCOLS=(
   [paper_candidate]="--vib_prediction=sample --attack_loss=weighted --attack_ce=clipped_softmax --eta_units=standardized"
 )
 for m in $METHODS; do
-  copy="$OUT/copies/$m"
+  copy="$COPIES/$m"
   if [ ! -d "$copy" ]; then
     rm -rf "$copy.partial" && cp -r "$RUNS/$m" "$copy.partial" && mv "$copy.partial" "$copy"
   fi
@@ -32,8 +34,8 @@ for m in $METHODS; do
     s=$(date +%s)
     # shellcheck disable=SC2086
     nice -n 10 "$PY" main.py --mode=eval --run_dir="$copy" ${PROTOCOLS[$p]} \
-      > "$OUT/results/$m--$p.log" 2>&1 \
-      || { echo "failed: $m $p (see $OUT/results/$m--$p.log)"; exit 1; }
+      > "$OUT/results/$m--$p.printed.txt" 2>&1 \
+      || { echo "failed: $m $p (see $OUT/results/$m--$p.printed.txt)"; exit 1; }
     cp "$copy/metrics.json" "$OUT/results/$m--$p.json"
     echo "eval $m $p wall=$(( $(date +%s) - s ))s steps=$(python3 -c "import json;d=json.load(open('$copy/config.json'));print(d['epochs']*d['train_size']//d['batch_size'])") flags: ${PROTOCOLS[$p]}" >> "$OUT/times.txt"
   done
