@@ -20,15 +20,7 @@ for m in mtvib uwl gs; do
     echo "train $m rc=$? wall=$(echo "$(date +%s.%N) - $s" | bc)" >> "$OUT/times.txt"
   fi
 done
-declare -A PROTOCOLS=(
-  [clipped_softmax]="--attack_ce=clipped_softmax"
-  [weighted]="--attack_loss=weighted"
-  [per_task]="--attack_loss=per_task"
-  [standardized]="--eta_units=standardized"
-  [vib_sample]="--vib_prediction=sample"
-  [vib_average12]="--vib_prediction=average --vib_prediction_samples=12"
-  [paper_candidate]="--vib_prediction=sample --attack_loss=weighted --attack_ce=clipped_softmax --eta_units=standardized"
-)
+source "$(dirname "$0")/attack_protocols.inc.sh"
 for p in clipped_softmax weighted per_task standardized vib_sample vib_average12 paper_candidate; do
   for m in mtvib uwl gs; do
     case "$p" in vib_*) [ "$m" = mtvib ] || continue ;; esac

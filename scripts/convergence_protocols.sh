@@ -15,14 +15,7 @@ cd "$(dirname "$0")/.."
 # The copies (checkpoints) stay beside the runs, never in OUT: OUT is a committed report.
 COPIES="$RUNS/protocol_copies"
 mkdir -p "$OUT/results" "$COPIES"
-declare -A PROTOCOLS=(
-  [clipped_softmax]="--attack_ce=clipped_softmax"
-  [weighted]="--attack_loss=weighted"
-  [standardized]="--eta_units=standardized"
-  [vib_sample]="--vib_prediction=sample"
-  [vib_average12]="--vib_prediction=average --vib_prediction_samples=12"
-  [paper_candidate]="--vib_prediction=sample --attack_loss=weighted --attack_ce=clipped_softmax --eta_units=standardized"
-)
+source bench/attack_protocols.inc.sh
 for m in $METHODS; do
   copy="$COPIES/$m"
   if [ ! -d "$copy" ]; then
