@@ -25,6 +25,7 @@ __all__ = [
     "ETA_UNITS",
     "ENCODERS",
     "GRAD_NORMALIZATIONS",
+    "PARETO_LOSS_SCALES",
     "GRAD_WRT",
     "GRADNORM_UPDATES",
     "LR_SCHEDULES",
@@ -83,6 +84,8 @@ GRADNORM_UPDATES: tuple[str, ...] = ("step", "optimizer")
 # MGDA (`mtl_tf.weighting.mgda.GRAD_WRT` / `NORMALIZATIONS`).
 GRAD_WRT: tuple[str, ...] = ("params", "representation")
 GRAD_NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")
+# `mtl_tf.weighting.pareto_mtl.LOSS_SCALES`: what Pareto MTL's preferences are defined on.
+PARETO_LOSS_SCALES: tuple[str, ...] = ("none", "initial")
 # `mtl_tf.evaluation.attacks.ATTACKS`.
 ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
 # The evaluation protocol (`mtl_tf.evaluation.protocol.Protocol`), first the standard one.

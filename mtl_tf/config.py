@@ -97,8 +97,12 @@ class RunConfig:
     # Pareto MTL (Lin et al. 2019).
     num_preferences: int = 5
     preference_index: int | None = None  # train only this preference (default: all)
+    # Explicit preference vectors, "w1:w2:...:wm" each (replace the K spread ones).
+    preferences: tuple[str, ...] | None = None
     pareto_epsilon: float = 0.0
     pareto_max_init_epochs: float = 2.0
+    # "none": the reference, preferences on the raw losses; "initial": on L_i / L_i(0).
+    pareto_loss_scale: str = "none"
     # Synthetic example (Pareto MTL §5): runs of gs / mgda (Pareto MTL: one per preference).
     synthetic_runs: int = 10
     # Adversarial evaluation (MTVIB eq. 25) of every trained model on the test set.

@@ -2,7 +2,8 @@
 
 The project's layers, lowest first (a module may import its own layer and lower ones):
 
-    foundation     mtl_tf (package), config, choices, io_utils, tf_startup, tasks, user_data
+    foundation     mtl_tf (package), config, choices, io_utils, tf_startup, tasks, user_data,
+                   preferences
     data           mtl_tf.data
     models         mtl_tf.models
     weighting      mtl_tf.weighting, mtl_tf.methods (methods are encoder x weighting)
@@ -31,7 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (layer name, module-name prefixes); the longest matching prefix wins.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("mtl_tf", "mtl_tf.config", "mtl_tf.choices", "mtl_tf.io_utils",
-                    "mtl_tf.tf_startup", "mtl_tf.tasks", "mtl_tf.user_data")),
+                    "mtl_tf.tf_startup", "mtl_tf.tasks", "mtl_tf.user_data",
+                    "mtl_tf.preferences")),
     ("data", ("mtl_tf.data",)),
     ("models", ("mtl_tf.models",)),
     ("weighting", ("mtl_tf.weighting", "mtl_tf.methods")),

@@ -99,6 +99,7 @@ def test_flag_type_is_the_field_type(name):
 # Values that must agree with the others: --tasks and --image_size apply to MTFL, whose
 # two chosen tasks match the two --task_weights; backbone options need an application.
 _VALID_STRINGS = {"tb_update_freq": "10", "dataset": "mtfl", "tasks": "gender,landmarks",
+                  "preferences": "1:0,1:1,0:1",
                   "image_size": "36", "backbone": "mobilenet_v2_035"}
 
 
@@ -156,7 +157,7 @@ def test_defaults_give_the_default_config_and_output_dir_is_named_after_the_run(
 
 def test_flagfile_holds_exactly_the_settings():
     FLAGS(["prog", "--encoder=vib", "--data_dir=/d", "--preference_index=1",
-           "--pgd_step_size=0.01", "--task_weights=1,1", "--output_dir=o",
+           "--pgd_step_size=0.01", "--task_weights=1,1", "--output_dir=o", "--preferences=1:0,0:1",
            "--tasks=top_left,bottom_right"])
     written = {line.split("=")[0].lstrip("-").removeprefix("no")
                for line in definitions.flagfile_text().splitlines()}

@@ -69,3 +69,53 @@ def test_eval_mode_rescores_and_export_serves_predictions(mini_root, tmp_path):
     assert out_map["landmarks_prediction"].shape == (2, 10)
     assert "gender_class_name" in out_map and "landmarks_probabilities" not in out_map
     assert np.all(np.isfinite(out_map["landmarks_prediction"].numpy()))
+
+
+def test_cli_pareto_mtl_on_rescaled_losses_trains_exports_and_rescores(mini_root, tmp_path):
+    """The user path of --pareto_loss_scale=initial: main.py with export on, then
+    --eval_only on the run. The landmark mse starts far below the cross-entropies; the
+    first-step losses are recorded as the scales, and the weights applied to the raw
+    landmark loss are scaled up by the same factor."""
+    import json
+    import subprocess
+    import sys
+
+    out, export_dir = str(tmp_path / "run"), str(tmp_path / "models")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def main(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, os.path.join(repo, "main.py"), *args], cwd=repo,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True, text=True,
+            timeout=600)
+
+    result = main("--method=pareto_mtl", "--dataset=mtfl", f"--data_dir={mini_root}",
+                  f"--tasks={','.join(TASKS)}", "--image_size=36", "--train_size=0",
+                  "--test_size=0", "--epochs=1", "--batch_size=8", "--num_preferences=3",
+                  "--pareto_loss_scale=initial", "--etas=0,0.1", "--verbose=0",
+                  f"--output_dir={out}", f"--export_dir={export_dir}")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    with open(os.path.join(out, "metrics.json")) as f:
+        metrics = json.load(f)
+    models = metrics["models"]
+    assert len(models) == 3
+    for model in models:
+        assert model["loss_scale"] == "initial"
+        scales = dict(zip(TASKS, model["initial_losses"], strict=True))
+        # mse of coordinates in [0, 1] vs cross-entropies near ln 2 and ln 5.
+        assert 0 < scales["landmarks"] < 0.2 < scales["gender"] < scales["pose"]
+    with open(os.path.join(out, "flags.txt")) as f:
+        assert "--pareto_loss_scale=initial" in f.read()
+    assert sorted(n for n in os.listdir(export_dir) if n != "models.config") == [
+        f"pareto_mtl_preference_{i}" for i in range(3)]
+    loaded = tf.saved_model.load(os.path.join(export_dir, "pareto_mtl_preference_1", "1"))
+    served = loaded.signatures["serving_default"](image=tf.zeros((1, 36, 36, 3)))
+    assert served["landmarks_prediction"].shape == (1, 10)
+
+    result = main("--eval_only", f"--run_dir={out}", "--etas=0,0.1")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    with open(os.path.join(out, "metrics.json")) as f:
+        rescored = json.load(f)
+    for before, after in zip(models, rescored["models"], strict=True):
+        assert after["error"]["landmarks"]["nme"] == pytest.approx(
+            before["error"]["landmarks"]["nme"], rel=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import types
@@ -14,10 +15,11 @@ import tensorflow as tf
 from mtl_tf.config import RunConfig
 from mtl_tf.data.pipeline import make_dataset
 from mtl_tf.models import build_network
+from mtl_tf.preferences import preference_vectors
 from mtl_tf.training.trainer import MultiTaskTrainer
 from mtl_tf.weighting import build_weighting
 from mtl_tf.weighting.mgda import MGDAWeighting
-from mtl_tf.weighting.pareto_mtl import ParetoMTLWeighting, preference_vectors
+from mtl_tf.weighting.pareto_mtl import ParetoMTLWeighting
 from tests.reference_qp import exact_min_norm
 
 # ---------------------------------------------------------------- numpy references
@@ -330,3 +332,88 @@ def test_keras_train_steps_run_both_phases(tiny_data):
     # Last step in the main phase: |w_1| + |w_2| = m (the trackers average one value).
     assert abs(logs["top_left_weight"]) + abs(logs["bottom_right_weight"]) == pytest.approx(
         2.0, rel=1e-5)
+
+
+# ---------------------------------------------------------------- losses on different scales
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_initial_loss_scale_is_the_reference_on_scaled_losses(seed):
+    """--pareto_loss_scale=initial runs Alg. 1 on L_i / L_i(0) and returns weights for the
+    raw losses: alpha = alpha~ / c, alpha~ the reference's weights on the scaled problem."""
+    rng = np.random.default_rng(seed)
+    m = 2 + seed % 3
+    prefs = preference_vectors(m, 5)
+    k = int(rng.integers(5))
+    first = rng.uniform(1e-3, 2.0, m)  # the first step's losses: the scales c
+    grads0 = rng.normal(size=(m, 12))
+    w = ParetoMTLWeighting(m, prefs, k, max_init_steps=0, loss_scale="initial")
+    _weights(w, first, grads0)
+    np.testing.assert_allclose(w.initial_losses.numpy(), first, rtol=1e-6)
+    losses, grads = rng.uniform(1e-3, 2.0, m), rng.normal(size=(m, 12))
+    alpha = _weights(w, losses, grads)
+    c = w.initial_losses.numpy().astype(np.float64)  # recorded once, not moved
+    np.testing.assert_allclose(c, first, rtol=1e-6)
+    scaled, active = reference_alpha(prefs, k, losses / c, grads / c[:, None], phase="main")
+    np.testing.assert_array_equal(w.active_mask.numpy().astype(bool), active)
+    np.testing.assert_allclose(alpha, scaled / c, rtol=1e-4, atol=1e-6)
+
+
+def test_initial_loss_scale_makes_preferences_independent_of_units():
+    """Multiplying one task's loss by 1000 (a change of units) moves every reference
+    weight, but not the gradient direction the scaled version trains along."""
+    rng = np.random.default_rng(3)
+    m, k = 3, 4
+    prefs = preference_vectors(m, 6)
+    steps = [(rng.uniform(0.2, 2.0, m), rng.normal(size=(m, 10))) for _ in range(4)]
+    units = np.array([1000.0, 1.0, 1.0])
+
+    def directions(loss_scale, factor):
+        w = ParetoMTLWeighting(m, prefs, k, max_init_steps=2, loss_scale=loss_scale)
+        out = []
+        for losses, grads in steps:
+            # Loss L_0 in other units: its value and its gradient both scale by 1000.
+            alpha = _weights(w, losses * factor, grads * factor[:, None])
+            out.append(alpha @ (grads * factor[:, None]))  # the update direction
+        return np.array(out), w
+
+    base, _ = directions("initial", np.ones(m))
+    moved, w = directions("initial", units)
+    np.testing.assert_allclose(moved, base, rtol=1e-4, atol=1e-6)
+    assert w.describe()["loss_scale"] == "initial"
+    ref_base, _ = directions("none", np.ones(m))
+    ref_moved, _ = directions("none", units)
+    assert not np.allclose(ref_moved, ref_base, rtol=1e-2)
+
+
+def test_loss_scale_is_validated_and_checkpointed(tmp_path):
+    prefs = preference_vectors(2, 3)
+    with pytest.raises(ValueError, match="--pareto_loss_scale"):
+        ParetoMTLWeighting(2, prefs, 0, loss_scale="first")
+    assert ParetoMTLWeighting(2, prefs, 0).initial_losses is None  # reference layout
+    w = ParetoMTLWeighting(2, prefs, 0, loss_scale="initial")
+    _weights(w, np.array([0.004, 0.7]), np.random.default_rng(0).normal(size=(2, 4)))
+    path = tf.train.Checkpoint(weighting=w).save(str(tmp_path / "ckpt"))
+    fresh = ParetoMTLWeighting(2, prefs, 0, loss_scale="initial")
+    tf.train.Checkpoint(weighting=fresh).restore(path).assert_existing_objects_matched()
+    np.testing.assert_allclose(fresh.initial_losses.numpy(), [0.004, 0.7], rtol=1e-6)
+    config = RunConfig(pareto_loss_scale="initial")
+    assert build_weighting("pareto_mtl", 2, config).loss_scale == "initial"
+
+
+# ---------------------------------------------------------------- user-given preferences
+
+
+def test_given_preferences_replace_the_spread_ones():
+    config = RunConfig(preferences=("1:0:0", "2:1:1", "0:1:1"), num_preferences=5,
+                       preference_index=None, train_size=100, batch_size=10)
+    variants = ParetoMTLWeighting.model_variants(config)
+    assert [name for name, _ in variants] == ["preference_0", "preference_1", "preference_2"]
+    w = build_weighting("pareto_mtl", 3, variants[1][1])
+    np.testing.assert_allclose(w.preferences[1], np.array([2.0, 1.0, 1.0]) / np.sqrt(6))
+    np.testing.assert_allclose(w.preferences[0], [1.0, 0.0, 0.0])
+    assert w.describe()["num_preferences"] == 3
+    with pytest.raises(ValueError, match="one weight per task"):
+        build_weighting("pareto_mtl", 2, config)
+    with pytest.raises(ValueError, match="out of range for the 3 --preferences"):
+        ParetoMTLWeighting.model_variants(dataclasses.replace(config, preference_index=3))

@@ -37,128 +37,37 @@ task weights alpha are then identical to the active-subset solution whenever the
 gradients are linearly independent (d = sum_i alpha_i g_i then determines alpha). This
 avoids masking tricks inside the solver (e.g. huge diagonal penalties) that would change
 the conditioning of its linear solves.
+
+Losses on different scales (`loss_scale`). The sub-regions are cones around directions of
+the raw loss vector, so when one task's loss is 100x another's (a landmark mse of 1e-3
+beside cross-entropies of 0.5) every model sits near the large loss's axis whatever its
+preference, and the preferences stop meaning a trade-off between tasks
+(bench/MIXED_SCALES.md). With ``loss_scale="initial"`` the whole of Alg. 1 runs on
+L~_i = L_i / c_i, c_i the task's loss at the first training step (GradNorm's L_i(0)):
+the constraints use L~ / ||L~||, the Gram matrix of the gradients of L~ is
+D^-1 M D^-1 with D = diag(c), and since sum_i a~_i grad L~_i = sum_i (a~_i / c_i) grad L_i
+the weights applied to the raw losses are a~ / c. ``"none"`` (default) is the reference.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from mtl_tf.preferences import config_preferences
 from mtl_tf.weighting.base import Weighting, register
 from mtl_tf.weighting.min_norm import min_norm_element
 
 PHASE_INIT = 0
 PHASE_MAIN = 1
-
-
-def _das_dennis(num_tasks: int, divisions: int) -> np.ndarray:
-    """Das-Dennis simplex lattice: all points with coordinates in {0, 1/H, ..., 1}, sum 1.
-
-    Enumerated by stars and bars in lexicographic order of the bar positions, so the
-    order (and hence every tie-break below) is deterministic.
-    """
-    points = []
-    for bars in itertools.combinations(range(divisions + num_tasks - 1), num_tasks - 1):
-        edges = (-1, *bars, divisions + num_tasks - 1)
-        points.append([edges[i + 1] - edges[i] - 1 for i in range(num_tasks)])
-    return np.asarray(points, dtype=np.float64) / divisions
-
-
-def _angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise angles (radians) between the rows of two unit-norm arrays."""
-    return np.arccos(np.clip(a @ b.T, -1.0, 1.0))
-
-
-# Finer lattices tried beyond the coarsest one that holds K points, and a cap on the lattice
-# size (the farthest-point pass is O(K * size * m); 20000 points keep it in milliseconds).
-_EXTRA_DIVISIONS = 3
-_MAX_LATTICE = 20000
-
-
-def _farthest_points(lattice: np.ndarray, num_tasks: int, k: int) -> np.ndarray:
-    """K rows of the unit-norm `lattice` by farthest-point sampling seeded with the axes."""
-    # The axes are lattice points (one coordinate = H / H); seed with them.
-    axes = [int(np.flatnonzero(np.isclose(lattice[:, i], 1.0))[0]) for i in range(num_tasks)]
-    chosen = axes[: min(num_tasks, k)]
-    nearest = _angles(lattice, lattice[chosen]).min(axis=1)
-    while len(chosen) < k:
-        nxt = int(np.argmax(nearest))  # argmax returns the first maximum: deterministic
-        chosen.append(nxt)
-        nearest = np.minimum(nearest, _angles(lattice, lattice[nxt : nxt + 1])[:, 0])
-    return lattice[chosen]
-
-
-def _min_pairwise_angle(u: np.ndarray) -> float:
-    a = _angles(u, u)
-    np.fill_diagonal(a, np.inf)
-    return float(a.min())
-
-
-def preference_vectors(num_tasks: int, num_preferences: int) -> np.ndarray:
-    """K evenly spread unit preference vectors in R^m_+ (Pareto MTL §4.1, Alg. 1 input).
-
-    m = 2: u_k = (cos t_k, sin t_k) with t = linspace(0, pi/2, K), both axes included, as
-    in the authors' reference (``circle_points``).
-
-    m > 2 (the paper and reference give no construction): a Das-Dennis simplex lattice
-    (points with coordinates in {0, 1/H, ..., 1} summing to 1), normalised to unit length,
-    and K of its points picked by deterministic farthest-point sampling in angle: start
-    from the m axis vectors e_1..e_m (only the first K when K <= m) and repeatedly add the
-    lattice point whose angle to the nearest chosen vector is largest (ties: first in
-    lattice order). This is done for the coarsest H whose lattice holds >= K points
-    (C(H + m - 1, m - 1) >= K) and for up to 3 finer H, and the set with the largest
-    minimum pairwise angle is kept (ties: the coarser H). The coarsest lattice gives the
-    symmetric full lattice when K equals its size (e.g. m = 3, K = 6: axes and edge
-    midpoints); a finer one can do better otherwise (m = 3, K = 4: axes and the centroid,
-    54.7 deg apart, rather than 45 deg). Either way the K vectors are at least the coarsest
-    lattice's spacing apart (45 deg for m = 3, K <= 6; 26.6 deg for K <= 10), and
-    farthest-point sampling leaves no lattice direction farther from the set than that
-    minimum separation (covering radius <= separation): the set is spread over the whole
-    positive orthant.
-
-    Args:
-      num_tasks: m >= 2.
-      num_preferences: K >= 2.
-
-    Returns:
-      float64 [K, m], unit-norm rows, non-negative entries, pairwise distinct.
-
-    Raises:
-      ValueError: if K < 2 or m < 2.
-    """
-    if num_preferences < 2:
-        raise ValueError(
-            f"--num_preferences must be >= 2 (one sub-region per preference), got "
-            f"{num_preferences}"
-        )
-    if num_tasks < 2:
-        raise ValueError(f"Pareto MTL needs at least 2 tasks, got {num_tasks}")
-    if num_tasks == 2:
-        t = np.linspace(0.0, 0.5 * np.pi, num_preferences)
-        return np.stack([np.cos(t), np.sin(t)], axis=1)
-
-    def size(divisions: int) -> int:
-        return math.comb(divisions + num_tasks - 1, num_tasks - 1)
-
-    coarsest = 1
-    while size(coarsest) < num_preferences:
-        coarsest += 1
-    best, best_angle = None, -1.0
-    for divisions in range(coarsest, coarsest + _EXTRA_DIVISIONS + 1):
-        if divisions > coarsest and size(divisions) > _MAX_LATTICE:
-            break
-        lattice = _das_dennis(num_tasks, divisions)
-        lattice /= np.linalg.norm(lattice, axis=1, keepdims=True)
-        candidate = _farthest_points(lattice, num_tasks, num_preferences)
-        angle = _min_pairwise_angle(candidate)
-        if angle > best_angle + 1e-9:  # strictly better: ties keep the coarser lattice
-            best, best_angle = candidate, angle
-    return best
+# What the preferences are defined on: the raw losses (the reference) or L_i / L_i(0).
+LOSS_SCALES = ("none", "initial")
+# Floor of a first-step loss used as a scale (a task that starts at exactly 0 loss).
+_MIN_SCALE = 1e-12
 
 
 @register("pareto_mtl")
@@ -178,11 +87,14 @@ class ParetoMTLWeighting(Weighting):
         10 runs end outside their sub-region instead of 1.
       max_iters: cap on the min-norm solver's iterations.
       tol: the min-norm solver's tolerance.
+      loss_scale: "none" (the reference) or "initial": run Alg. 1 on each loss divided
+        by its first-step value (module docstring), for losses of different scales.
 
     State (non-trainable variables, checkpointed with the model so that a resumed run
     continues in the right phase): `phase` (0 = feasible start, 1 = main), `init_steps`
     (feasible-start steps taken) and `active_mask` (int32 [K - 1], 1 where constraint j was
-    active on the last step; constraint order = preferences with row k removed).
+    active on the last step; constraint order = preferences with row k removed); with
+    ``loss_scale="initial"`` also `initial_losses` (float32 [m], 0 until the first step).
     """
 
     gradient_source = "params"
@@ -199,9 +111,15 @@ class ParetoMTLWeighting(Weighting):
         rescale: bool = True,
         max_iters: int = 250,
         tol: float = 1e-5,
+        loss_scale: str = "none",
         **kwargs: Any,
     ) -> None:
         super().__init__(num_tasks, **kwargs)
+        if loss_scale not in LOSS_SCALES:
+            raise ValueError(
+                f"--pareto_loss_scale must be one of {', '.join(LOSS_SCALES)}, "
+                f"got {loss_scale!r}"
+            )
         prefs = np.asarray(preferences, dtype=np.float64)
         if prefs.ndim != 2 or prefs.shape[1] != num_tasks:
             raise ValueError(
@@ -228,6 +146,7 @@ class ParetoMTLWeighting(Weighting):
         self.rescale = bool(rescale)
         self.max_iters = int(max_iters)
         self.tol = float(tol)
+        self.loss_scale = loss_scale
         others = np.delete(self.preferences, self.preference_index, axis=0)
         # Row j: u_j - u_k, the coefficients of constraint G_j on the losses (eq. 17).
         self.constraint_matrix = others - self.preferences[self.preference_index]
@@ -250,16 +169,25 @@ class ParetoMTLWeighting(Weighting):
             trainable=False,
             name="active_mask",
         )
+        # Created only when used, so that the reference's checkpoints keep their layout.
+        self.initial_losses = None
+        if loss_scale == "initial":
+            self.initial_losses = self.add_weight(
+                shape=(num_tasks,), dtype="float32", initializer="zeros",
+                trainable=False, name="initial_losses",
+            )
 
     @classmethod
     def model_variants(cls, config: Any) -> list[tuple[str, Any]]:
         """One model per preference vector (Algorithm 1: the K sub-problems are
         independent), or only `config.preference_index`'s."""
-        k = config.num_preferences
+        given = getattr(config, "preferences", None)
+        k = len(given) if given else config.num_preferences
         index = config.preference_index
         if index is not None and not 0 <= index < k:
+            source = f"the {k} --preferences" if given else f"--num_preferences={k}"
             raise ValueError(
-                f"--preference_index={index} is out of range for --num_preferences={k} "
+                f"--preference_index={index} is out of range for {source} "
                 f"(allowed: 0..{k - 1})"
             )
         indices = range(k) if index is None else [index]
@@ -272,12 +200,13 @@ class ParetoMTLWeighting(Weighting):
         index = config.preference_index
         return cls(
             num_tasks,
-            preferences=preference_vectors(num_tasks, config.num_preferences),
+            preferences=config_preferences(num_tasks, config),
             preference_index=0 if index is None else index,
             epsilon=config.pareto_epsilon,
             max_init_steps=math.ceil(config.pareto_max_init_epochs * steps_per_epoch),
             max_iters=config.min_norm_max_iters,
             tol=config.min_norm_tol,
+            loss_scale=config.pareto_loss_scale,
         )
 
     # ------------------------------------------------------------------ pieces
@@ -356,7 +285,13 @@ class ParetoMTLWeighting(Weighting):
         if gram is None:
             raise ValueError("Pareto MTL needs the per-task gradient Gram matrix")
         gram = tf.cast(tf.stop_gradient(gram), tf.float64)
-        active = self.active_constraints(tf.stop_gradient(task_losses))
+        losses = tf.cast(tf.stop_gradient(task_losses), tf.float64)
+        scale = None
+        if self.initial_losses is not None:
+            scale = self._initial_scale(losses)
+            losses = losses / scale
+            gram = gram / (scale[:, None] * scale[None, :])
+        active = self.active_constraints(losses)
         in_init = tf.logical_and(
             tf.equal(self.phase, PHASE_INIT),
             tf.logical_and(
@@ -372,7 +307,17 @@ class ParetoMTLWeighting(Weighting):
         self.phase.assign(tf.where(in_init, PHASE_INIT, PHASE_MAIN))
         self.init_steps.assign_add(tf.cast(in_init, tf.int32))
         self.active_mask.assign(tf.cast(active, tf.int32))
+        if scale is not None:
+            # The weights of the scaled losses, as weights of the raw ones.
+            alpha = alpha / scale
         return tf.cast(alpha, tf.float32)
+
+    def _initial_scale(self, losses: tf.Tensor) -> tf.Tensor:
+        """c = the task losses of the first step (recorded then), float64 [m]."""
+        first = tf.reduce_all(tf.equal(self.initial_losses, 0.0))
+        floored = tf.maximum(tf.cast(losses, tf.float32), _MIN_SCALE)
+        self.initial_losses.assign(tf.where(first, floored, self.initial_losses))
+        return tf.cast(self.initial_losses, tf.float64)
 
     def label(self) -> str:
         """``u=(0.707, 0.707)``: this model's preference vector."""
@@ -389,10 +334,13 @@ class ParetoMTLWeighting(Weighting):
             "epsilon": self.epsilon,
             "max_init_steps": self.max_init_steps,
             "rescale": self.rescale,
+            "loss_scale": self.loss_scale,
             "phase": "init" if int(self.phase.numpy()) == PHASE_INIT else "main",
             "init_steps": int(self.init_steps.numpy()),
             "active_constraints": [int(v) for v in self.active_mask.numpy()],
         }
+        if self.initial_losses is not None:
+            info["initial_losses"] = [float(v) for v in self.initial_losses.numpy()]
         if self.num_tasks == 2:
             info["preference_angle_deg"] = float(np.degrees(np.arctan2(u[1], u[0])))
         return info

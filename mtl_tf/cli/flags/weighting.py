@@ -8,6 +8,7 @@ from absl import flags
 
 from mtl_tf import choices
 from mtl_tf.config import RunConfig
+from mtl_tf.preferences import parse_preferences
 
 TITLE = "Method-specific: GS, GradNorm, MGDA, Pareto MTL, synthetic example"
 
@@ -44,12 +45,22 @@ flags.DEFINE_integer("num_preferences", _DEFAULTS.num_preferences,
 flags.DEFINE_integer("preference_index", _DEFAULTS.preference_index,
                      "Pareto MTL: train only this preference (0-based); default all.",
                      lower_bound=0)
+flags.DEFINE_list("preferences", _DEFAULTS.preferences,
+                  "Pareto MTL: the preference vectors, one weight per task separated by "
+                  "':' (e.g. 1:0:0,1:1:1,0:1:1 for 3 tasks); one model each, replacing "
+                  "the --num_preferences spread ones.")
 flags.DEFINE_float("pareto_epsilon", _DEFAULTS.pareto_epsilon,
                    "Pareto MTL: constraint j is active when G_j > -epsilon (eq. 11).",
                    lower_bound=0.0)
 flags.DEFINE_float("pareto_max_init_epochs", _DEFAULTS.pareto_max_init_epochs,
                    "Pareto MTL: bound on the feasible-start phase, in epochs.",
                    lower_bound=0.0)
+flags.DEFINE_enum("pareto_loss_scale", _DEFAULTS.pareto_loss_scale,
+                  list(choices.PARETO_LOSS_SCALES),
+                  "Pareto MTL: none (the reference): preferences and constraints on the raw "
+                  "task losses; initial: on each loss divided by its value at the first "
+                  "step, for tasks whose losses differ in scale (e.g. a regression beside "
+                  "classifications).")
 flags.DEFINE_integer("synthetic_runs", _DEFAULTS.synthetic_runs,
                      "Synthetic example: random starts of gs / mgda.", lower_bound=1)
 
@@ -90,6 +101,27 @@ def _check_preference_index(values: dict) -> bool:
         raise flags.ValidationError(
             f"--preference_index={index} is out of range for --num_preferences={k} "
             f"(allowed: 0..{k - 1})")
+    return True
+
+
+@flags.multi_flags_validator(
+    ["preferences", "preference_index", "dataset", "tasks"],
+    message="--preferences must be one ':'-separated weight per task for each vector")
+def _check_preferences(values: dict) -> bool:
+    # Parsed before TensorFlow loads, with the strategy's own checks and words.
+    given, dataset = values["preferences"], values["dataset"]
+    if not given:
+        return True
+    tasks = len(values["tasks"]) if values["tasks"] else choices.NUM_TASKS.get(dataset)
+    try:
+        parse_preferences(given, tasks)
+    except ValueError as error:
+        raise flags.ValidationError(str(error)) from None
+    index = values["preference_index"]
+    if index is not None and index >= len(given):
+        raise flags.ValidationError(
+            f"--preference_index={index} is out of range for the {len(given)} "
+            f"--preferences (allowed: 0..{len(given) - 1})")
     return True
 
 
