@@ -47,6 +47,7 @@ RUNS = (
     ("mgda loss", "mgda", {"grad_normalization": "loss"}),
     ("mgda loss+", "mgda", {"grad_normalization": "loss+"}),
     ("pareto_mtl", "pareto_mtl", {"num_preferences": 3}),
+    ("pareto_mtl initial", "pareto_mtl", {"num_preferences": 3, "pareto_loss_scale": "initial"}),
 )
 
 
@@ -68,7 +69,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--only", default=None,
+                        help="comma-separated row labels to run (default: all)")
     args = parser.parse_args()
+    only = None if args.only is None else set(args.only.split(","))
     train_x, train_y = square_data(1200, 0)
     test_x, test_y = square_data(400, 1)
     data = MultiTaskData("squares", SPECS, (36, 36, 1), train_x, train_y, test_x, test_y,
@@ -77,6 +81,8 @@ def main() -> None:
     rows = []
     start_all = time.time()
     for label, method, extra in RUNS:
+        if only is not None and label not in only:
+            continue
         config = dataclasses.replace(
             RunConfig(), method=method, backbone="lenet", epochs=args.epochs, batch_size=50,
             learning_rate=3e-3, etas=(), verbose=0, seed=0, **extra)

@@ -3,7 +3,10 @@
 Prints a markdown table: per model, test NME (TCDCN: mean landmark error / eye-centre
 distance) and attribute accuracies on the 2,995 AFLW test images, beside the trivial
 baselines (the mean training shape's NME; each attribute's majority class), and the
-NME under FGSM. Usage: python bench/mtfl_landmarks_table.py OUT_ROOT
+NME under FGSM, and which tasks a model does not clearly beat its trivial baseline on
+(attributes: by at least 1 point over both the training majority and the test-set
+majority share; landmarks: an NME at least 10% below the mean shape's).
+Usage: python bench/mtfl_landmarks_table.py OUT_ROOT [RUN ...]
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from mtl_tf.data.mtfl import load_mtfl  # noqa: E402
 from mtl_tf.evaluation.metrics import landmark_nme  # noqa: E402
 
 ATTRIBUTES = ("gender", "smile", "glasses", "pose")
-RUNS = ("stl_landmarks", "gs", "uwl", "mtvib", "pareto_pref0", "pareto_pref5", "pareto_pref1")
+RUNS = ("stl_landmarks", "gs", "uwl", "mtvib", "pareto_scaled", "pareto_reference")
+# "Clearly beats": by this many accuracy points, or this fraction of the mean shape's NME.
+MARGIN_POINTS = 1.0
+MARGIN_NME = 0.10
 
 
 def baselines(data_dir: str) -> dict:
@@ -42,7 +48,7 @@ def baselines(data_dir: str) -> dict:
 
 
 def main() -> None:
-    root = sys.argv[1]
+    root, runs = sys.argv[1], tuple(sys.argv[2:]) or RUNS
     base = baselines("/work/shared/data")
     walls = {}
     if os.path.exists(os.path.join(root, "walltimes.txt")):
@@ -51,18 +57,18 @@ def main() -> None:
             if len(fields) >= 5 and fields[3] == "wall" and fields[4].isdigit():
                 walls[fields[0]] = int(fields[4])
     header = ("| model | NME | gender | smile | glasses | pose | mean attr. | NME FGSM "
-              "0.01 / 0.03 / 0.1 | weights (last epoch) | wall s |")
-    lines = [header, "|" + " --- |" * 10,
+              "0.01 / 0.03 / 0.1 | weights (last epoch) | not clearly above trivial | wall s |")
+    lines = [header, "|" + " --- |" * 11,
              f"| trivial: mean training shape; training majority class | {base['nme']:.4f} | "
              + " | ".join(f"{100 * base[t]:.1f}" for t in ATTRIBUTES)
-             + f" | {100 * np.mean([base[t] for t in ATTRIBUTES]):.1f} | | | |",
+             + f" | {100 * np.mean([base[t] for t in ATTRIBUTES]):.1f} | | | | |",
              "| trivial: test-set majority share (oracle) | | "
              + " | ".join(f"{100 * base[t + '_oracle']:.1f}" for t in ATTRIBUTES)
-             + f" | {100 * np.mean([base[t + '_oracle'] for t in ATTRIBUTES]):.1f} | | | |"]
-    for run in RUNS:
+             + f" | {100 * np.mean([base[t + '_oracle'] for t in ATTRIBUTES]):.1f} | | | | |"]
+    for run in runs:
         path = os.path.join(root, run, "metrics.json")
         if not os.path.exists(path):
-            lines.append(f"| {run} | (not run) | | | | | | | | |")
+            lines.append(f"| {run} | (not run) | | | | | | | | | |")
             continue
         metrics = json.load(open(path, encoding="utf-8"))
         for model in metrics["models"]:
@@ -77,8 +83,15 @@ def main() -> None:
             weights = ", ".join(f"{v:.3g}" for v in (model.get("task_weights") or {}).values())
             name = run if model["name"] in (metrics["method"], "landmarks") else \
                 f"{run} ({model['name']})"
+            if model.get("preference"):
+                name += " u=(" + ", ".join(f"{v:.2f}" for v in model["preference"]) + ")"
+            below = [t for t in ATTRIBUTES if t in acc and 100 * acc[t] < MARGIN_POINTS
+                     + 100 * max(base[t], base[t + "_oracle"])]
+            if nme is not None and nme > (1 - MARGIN_NME) * base["nme"]:
+                below.insert(0, "landmarks")
             lines.append(f"| {name} | {nme:.4f} | " + " | ".join(cells)
-                         + f" | {mean_acc} | {attacked} | {weights} | {walls.get(run, '')} |")
+                         + f" | {mean_acc} | {attacked} | {weights} | {', '.join(below)} | "
+                         f"{walls.get(run, '')} |")
     print("\n".join(lines))
 
 

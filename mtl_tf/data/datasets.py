@@ -320,7 +320,11 @@ def _user_dataset(scheme: str, location: str, **kwargs) -> MultiTaskData:
     if scheme == "csv":
         from mtl_tf.data.csv_data import load_csv_dataset
 
-        kwargs.pop("data_dir"), kwargs.pop("data_source")
+        kwargs.pop("data_dir")
+        source = kwargs.pop("data_source")
+        if source not in ("auto", "dir"):
+            raise ValueError(f"a csv: data set reads the image paths in its CSV file, not "
+                             f"--data_source={source}")
         return load_csv_dataset(location, kwargs.pop("tasks"), **kwargs)
     from mtl_tf.data.tfds_data import load_tfds_dataset
 

@@ -41,6 +41,34 @@ flags.DEFINE_string("data_dir", _DEFAULTS.data_dir,
                     "prepared, else the embedded sample shipped with mtl_tf.")
 flags.DEFINE_enum("data_source", _DEFAULTS.data_source, list(choices.DATA_SOURCES),
                   "Where source images come from; 'tfds' downloads when online.")
+
+
+@flags.multi_flags_validator(["data_source", "dataset"],
+                             message="--data_source does not apply to this --dataset")
+def _check_data_source(values: dict) -> bool:
+    # Only the MultiMNIST family and tfds: data choose where images come from; MTFL and
+    # csv: data read their own files, the synthetic example has none. Refused rather than
+    # ignored, before TensorFlow loads.
+    source, dataset = values["data_source"], values["dataset"] or ""
+    scheme, _ = user_data.split_dataset_name(dataset)
+    if source in ("auto", "dir"):
+        if source == "dir" and dataset == choices.SYNTHETIC:
+            raise flags.ValidationError("--data_source=dir does not apply to "
+                                        "--dataset=synthetic (it reads no files); unset it")
+        return True
+    if dataset == "mtfl" or scheme == "csv" or dataset == choices.SYNTHETIC:
+        reads = {"mtfl": "reads --data_dir only", choices.SYNTHETIC: "reads no files"}.get(
+            dataset, "reads the image paths in its CSV file")
+        raise flags.ValidationError(
+            f"--data_source={source} does not apply to --dataset={dataset} (it {reads}); "
+            "unset it")
+    if source == "embedded" and scheme == "tfds":
+        raise flags.ValidationError(
+            f"--data_source=embedded does not apply to --dataset={dataset} (only MNIST and "
+            "Fashion-MNIST samples are embedded); unset it")
+    return True
+
+
 flags.DEFINE_integer("train_size", _DEFAULTS.train_size,
                      "Training pairs to generate (MultiMNIST family), or training images to "
                      "sample (MTFL; 0 = the whole split).", lower_bound=0)
