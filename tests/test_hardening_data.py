@@ -110,12 +110,11 @@ def test_idx_file_with_no_images_is_named(tiny_idx_dir, tmp_path):
 # --------------------------------------------------------------------------- sizes
 def test_impossible_size_is_refused_before_any_file_is_read(tmp_path):
     # The data directory does not exist: the size error must come first, so nothing was
-    # read, let alone allocated (7.28 TiB for the index array alone).
-    start = time.monotonic()
+    # read (reading would have failed on the missing files instead), let alone allocated
+    # (7.28 TiB for the index array alone).
     with pytest.raises(ValueError) as info:
         load_dataset("multi_mnist", data_dir=str(tmp_path / "absent"),
                      train_size=10**12, test_size=200)
-    assert time.monotonic() - start < 1.0
     message = str(info.value)
     limit, where = memory_limit()
     assert message.startswith("--train_size=1000000000000 is too large: the generated pairs "
