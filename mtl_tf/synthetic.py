@@ -43,11 +43,11 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_tf.io_utils import atomic_write_bytes, atomic_write_json
-from mtl_tf.preferences import preference_vectors
 from mtl_tf.weighting.base import Weighting
 from mtl_tf.weighting.fixed import FixedWeighting
 from mtl_tf.weighting.mgda import MGDAWeighting
 from mtl_tf.weighting.pareto_mtl import ParetoMTLWeighting
+from mtl_tf.weighting.preference_vectors import preference_vectors
 
 METHODS: tuple[str, ...] = ("gs", "mgda", "pareto_mtl")
 NUM_PREFERENCES = 10

@@ -128,7 +128,7 @@ def test_help_into_a_closed_pipe_is_quiet():
         (["--preferences=1:0,0:-1"], "'0:-1' must be finite non-negative"),
         (["--preferences=1:0"], "--preferences needs at least 2 vectors"),
         (["--preferences=1:0:0,0:1:1"], "one weight per task (2)"),
-        (["--preferences=1:1,2:2"], "two vectors point the same way"),
+        (["--preferences=1:1,2:2"], "'1:1' and another vector point the same way"),
         (["--preferences=1:0,0:1", "--preference_index=2"], "for the 2 --preferences"),
         (["--task_weights=0.2,0.3,0.5"], "--task_weights has 3 values"),
         (["--dataset=mtfl", "--task_weights=0.5,0.5"], "the data set has 4 tasks"),

@@ -15,11 +15,11 @@ import tensorflow as tf
 from mtl_tf.config import RunConfig
 from mtl_tf.data.pipeline import make_dataset
 from mtl_tf.models import build_network
-from mtl_tf.preferences import preference_vectors
 from mtl_tf.training.trainer import MultiTaskTrainer
 from mtl_tf.weighting import build_weighting
 from mtl_tf.weighting.mgda import MGDAWeighting
 from mtl_tf.weighting.pareto_mtl import ParetoMTLWeighting
+from mtl_tf.weighting.preference_vectors import preference_vectors
 from tests.reference_qp import exact_min_norm
 
 # ---------------------------------------------------------------- numpy references

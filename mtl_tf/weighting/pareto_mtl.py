@@ -58,9 +58,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from mtl_tf.preferences import config_preferences
 from mtl_tf.weighting.base import Weighting, register
 from mtl_tf.weighting.min_norm import min_norm_element
+from mtl_tf.weighting.preference_vectors import config_preferences
 
 PHASE_INIT = 0
 PHASE_MAIN = 1
