@@ -196,14 +196,17 @@ def test_framing_with_another_dataset_is_one_line_exit_2(tmp_path):
 def test_cli_run_with_framing_trains_records_boxes_and_exports(mini, tmp_path):
     root, _, _ = mini
     out, export_dir = tmp_path / "run", tmp_path / "models"
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "main.py"), "--method=gs", "--dataset=mtfl",
-         f"--data_dir={root}", "--tasks=landmarks,gender", "--mtfl_framing=test",
-         "--image_size=36", "--train_size=0", "--test_size=0", "--epochs=1",
-         "--batch_size=8", "--backbone=lenet", "--etas=0", "--verbose=0",
-         f"--output_dir={out}", f"--export_dir={export_dir}"],
-        cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), capture_output=True,
-        text=True, timeout=600)
+
+    def main(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), *args],
+                              cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                              capture_output=True, text=True, timeout=600)
+
+    result = main("--method=gs", "--dataset=mtfl", f"--data_dir={root}",
+                  "--tasks=landmarks,gender", "--mtfl_framing=test", "--image_size=36",
+                  "--train_size=0", "--test_size=0", "--epochs=1", "--batch_size=8",
+                  "--backbone=lenet", "--etas=0", "--verbose=0", f"--output_dir={out}",
+                  f"--export_dir={export_dir}")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert sum("mtfl framing: " in line for line in result.stderr.splitlines()) == 3
     metrics = json.loads((out / "metrics.json").read_text())
@@ -215,3 +218,12 @@ def test_cli_run_with_framing_trains_records_boxes_and_exports(mini, tmp_path):
     loaded = tf.saved_model.load(str(export_dir / name / "1"))
     served = loaded.signatures["serving_default"](image=tf.zeros((2, 36, 36, 3)))
     assert served["landmarks_prediction"].shape == (2, 10)
+
+    # Re-scoring the finished run reads the same (uncropped) test images: same numbers,
+    # and the record of what was cropped is kept.
+    result = main("--eval_only", f"--run_dir={out}", "--etas=0")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    rescored = json.loads((out / "metrics.json").read_text())
+    assert rescored["error"]["landmarks"]["nme"] == pytest.approx(
+        metrics["error"]["landmarks"]["nme"], rel=1e-5)
+    assert rescored["data_framing"] == metrics["data_framing"]
