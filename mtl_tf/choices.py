@@ -31,6 +31,7 @@ __all__ = [
     "LR_SCHEDULES",
     "LR_SCHEDULES_WITH_HORIZON",
     "METHODS",
+    "MTFL_FRAMINGS",
     "OPTIMIZERS",
     "STRATEGIES",
     "SYNTHETIC",
@@ -45,6 +46,9 @@ METHODS: tuple[str, ...] = (
 )
 # Image data sets built by `mtl_tf.data.datasets.load_dataset`.
 DATASETS: tuple[str, ...] = ("multi_mnist", "multi_fashion", "multi_fashion_mnist", "mtfl")
+# `--mtfl_framing` (mtl_tf.data.mtfl_framing): "none" resizes whole images (the papers');
+# "test" crops training images to frame faces like MTFL's test crops.
+MTFL_FRAMINGS: tuple[str, ...] = ("none", "test")
 # Pareto MTL's two-objective example (mtl_tf/synthetic.py), not an image data set.
 SYNTHETIC = "synthetic"
 # Tasks of each data set (MultiMNIST family: top-left and bottom-right item; MTFL: pose,

@@ -39,6 +39,9 @@ class RunConfig:
     # MTFL: side of the square images are resized to; 0 = MTVIB's 150 (today's). Smaller
     # images (36, the other size small_alexnet knows) train ~15x faster on a CPU.
     image_size: int = 0
+    # MTFL: "none" resizes whole images (the papers', today's); "test" crops every
+    # training image to a square framing its face like the test crops (issue #18).
+    mtfl_framing: str = "none"
     backbone: str = "small_alexnet"
     # keras.applications backbones only (mtl_tf/models/applications.py): initial weights
     # ("none": random, needs no network; "imagenet": Keras' ImageNet weights) and the side

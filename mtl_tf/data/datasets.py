@@ -184,6 +184,7 @@ def load_dataset(
     tasks: Sequence[str] | None = None,
     image_size: int = 0,
     test_only: bool = False,
+    mtfl_framing: str = "none",
 ) -> MultiTaskData | MtflData:
     """Loads the sources and builds one of the Pareto MTL §6.1 overlay data sets, or MTFL.
 
@@ -206,6 +207,8 @@ def load_dataset(
       test_only: Build only the test pairs (the same as with training pairs: each split
         has its own seed); the training and validation arrays are empty. For scoring an
         exported model and for its warm-up images, which train nothing.
+      mtfl_framing: MTFL only: ``"none"`` (whole images) or ``"test"`` (training images
+        cropped to frame faces like the test images; `mtl_tf.data.mtfl_framing`).
 
     For ``name="mtfl"`` the arguments mean what :func:`mtl_tf.data.mtfl.load_mtfl`
     says: ``data_dir`` is required (MTFL has no embedded or tensorflow-datasets copy),
@@ -230,7 +233,10 @@ def load_dataset(
             )
         return load_mtfl(data_dir, train_size=train_size, test_size=test_size,
                          val_size=val_size, seed=seed, tasks=tasks, image_size=image_size,
-                         test_only=test_only)
+                         test_only=test_only, framing=mtfl_framing)
+    if mtfl_framing != "none":
+        raise ValueError(f"--mtfl_framing={mtfl_framing} applies to --dataset=mtfl only; "
+                         "unset it")
     scheme, location = split_dataset_name(name)
     if scheme is not None:  # your own data: csv:PATH, tfds:NAME
         return _user_dataset(scheme, location, tasks=tasks, data_dir=data_dir,
@@ -338,4 +344,5 @@ def load_run_dataset(config, test_only: bool = False) -> MultiTaskData | MtflDat
     return load_dataset(config.dataset, data_dir=config.data_dir,
                         data_source=config.data_source, train_size=config.train_size,
                         test_size=config.test_size, seed=config.seed, val_size=config.val_size,
-                        tasks=config.tasks, image_size=config.image_size, test_only=test_only)
+                        tasks=config.tasks, image_size=config.image_size, test_only=test_only,
+                        mtfl_framing=config.mtfl_framing)

@@ -28,6 +28,13 @@ from mtl_tf.data.mtfl_annotations import (
     parse_annotations,
     resolve_root,
 )
+from mtl_tf.data.mtfl_framing import (
+    MTFL_FRAMINGS,
+    TEST_EYE_DISTANCE_OVER_SIDE,
+    crop_boxes,
+    framing_groups,
+    image_sizes,
+)
 from mtl_tf.data.mtfl_images import IMAGE_SIZE, check_images, decode_image
 from mtl_tf.data.mtfl_landmarks import LANDMARK_SPEC, LANDMARKS, landmark_targets
 from mtl_tf.data.multitask import MultiTaskData
@@ -63,10 +70,17 @@ class MtflData(MultiTaskData):
       origin: Where the data came from, for logs.
       val_images: numpy str ``[V]`` paths of held-out training records, or None.
       val_labels: ``{task: labels}``, or None.
+      image_size: Side of the square the images are resized to.
+      crops: ``{split: int32 [N, 3]}`` ``(x0, y0, side)`` square crop of each image of a
+        split, applied before the resize (``--mtfl_framing=test``: train and val only);
+        a split absent from it is resized whole.
+      framing: What was cropped, as metrics.json records it (``data_framing``), or None.
     """
 
     # Side of the square the images are resized to (MTVIB: 150; `--image_size`).
     image_size: int = IMAGE_SIZE
+    crops: dict = dataclasses.field(default_factory=dict)
+    framing: dict | None = None
     # split -> decoded, cached tf.data.Dataset; see _decoded().
     _decoded_cache: dict = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -89,13 +103,22 @@ class MtflData(MultiTaskData):
             return self._decoded_cache[split]
         import tensorflow as tf
 
-        paths = getattr(self, f"{split}_images")
-        labels = getattr(self, f"{split}_labels")
+        paths = np.asarray(getattr(self, f"{split}_images"), dtype=str)
+        labels = dict(getattr(self, f"{split}_labels"))
+        boxes = self.crops.get(split)
 
-        def decode(path: tf.Tensor, label: dict) -> tuple[tf.Tensor, dict]:
-            return decode_image(path, self.image_size), label
+        if boxes is None:
+            def decode(path: tf.Tensor, label: dict) -> tuple[tf.Tensor, dict]:
+                return decode_image(path, self.image_size), label
 
-        ds = tf.data.Dataset.from_tensor_slices((np.asarray(paths, dtype=str), dict(labels)))
+            ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+        else:
+            # The crop travels next to the path: one constant box per image group.
+            def decode(path: tf.Tensor, box: tf.Tensor, label: dict):
+                return decode_image(path, self.image_size, box), label
+
+            ds = tf.data.Dataset.from_tensor_slices(
+                (paths, np.asarray(boxes, dtype=np.int32), labels))
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.cache()
         self._decoded_cache[split] = ds
@@ -185,13 +208,14 @@ def _sample_size(size: int | None, name: str) -> int | None:
 
 
 def _as_arrays(
-    root: str, records: Sequence[MtflRecord], tasks: Sequence[str]
+    root: str, records: Sequence[MtflRecord], tasks: Sequence[str],
+    boxes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict]:
     paths = np.array([os.path.join(root, r.path) for r in records], dtype=str)
     matrix = np.array([r.labels() for r in records], dtype=np.int32).reshape(-1, len(TASK_NAMES))
     labels = {name: matrix[:, k] for k, name in enumerate(TASK_NAMES) if name in tasks}
     if LANDMARKS in tasks:
-        labels[LANDMARKS] = landmark_targets(root, records)
+        labels[LANDMARKS] = landmark_targets(root, records, boxes)
     return paths, {t: labels[t] for t in tasks}
 
 
@@ -222,6 +246,7 @@ def load_mtfl(
     tasks: Sequence[str] | None = None,
     image_size: int = 0,
     test_only: bool = False,
+    framing: str = "none",
 ) -> MtflData:
     """Loads MTFL annotations and samples the MTVIB §VI-A train / test sets.
 
@@ -254,6 +279,10 @@ def load_mtfl(
       test_only: Check only the test images (the training sample is drawn all the same,
         so the test sample is the run's): for scoring a served model, which trains
         nothing.
+      framing: ``"none"`` (the papers': whole images are resized) or ``"test"``: every
+        training and validation image is cropped, before the resize, to its image
+        group's square computed from the training sample's annotations
+        (`mtl_tf.data.mtfl_framing`); test images are never cropped.
 
     Returns:
       The sampled data set; images are decoded lazily by its pipeline.
@@ -263,9 +292,13 @@ def load_mtfl(
         sampled image is missing (see :func:`check_images`).
       MtflFormatError: If an annotation file is malformed, or a sampled image is a
         directory, empty, unreadable or not a decodable image.
-      ValueError: If a size is negative or the sizes exceed the records available.
+      ValueError: If a size is negative, the sizes exceed the records available or
+        ``framing`` is unknown.
     """
     specs = task_specs(tasks)  # a bad --tasks fails before any file is read
+    if framing not in MTFL_FRAMINGS:
+        raise ValueError(f"unknown MTFL framing {framing!r}; expected one of "
+                         f"{', '.join(MTFL_FRAMINGS)}")
     if image_size < 0:
         raise ValueError(f"image_size must be >= 0 (0: {IMAGE_SIZE}), got {image_size}")
     size = int(image_size) or IMAGE_SIZE
@@ -307,11 +340,15 @@ def load_mtfl(
         check_images(root, sorted(train + (val or []), key=lambda r: r.line), train_file)
     check_images(root, test, test_file)
 
-    train_images, train_labels = _as_arrays(root, train, names)
+    crops: dict[str, np.ndarray] = {}
+    described = None
+    if framing == "test" and not test_only:
+        crops, described = _framing_crops(root, train, val)
+    train_images, train_labels = _as_arrays(root, train, names, crops.get("train"))
     test_images, test_labels = _as_arrays(root, test, names)
     val_images = val_labels = None
     if val is not None:
-        val_images, val_labels = _as_arrays(root, val, names)
+        val_images, val_labels = _as_arrays(root, val, names, crops.get("val"))
     origin = f"MTFL annotations in {root}"
     logging.info(
         "mtfl: %d train / %d validation / %d test images sampled (seed %d) from %s",
@@ -329,4 +366,23 @@ def load_mtfl(
         val_images=val_images,
         val_labels=val_labels,
         image_size=size,
+        crops=crops,
+        framing=described,
     )
+
+
+def _framing_crops(
+    root: str, train: Sequence[MtflRecord], val: Sequence[MtflRecord] | None
+) -> tuple[dict[str, np.ndarray], dict]:
+    """``--mtfl_framing=test``: each training / validation image's group crop, from the
+    training sample's annotations only, and their description for metrics.json."""
+    train_sizes = image_sizes(root, train)
+    groups = framing_groups(train, train_sizes)
+    for group in groups:
+        logging.info("%s", group.describe())
+    crops = {"train": crop_boxes(train, train_sizes, groups)}
+    if val is not None:
+        crops["val"] = crop_boxes(val, image_sizes(root, val), groups)
+    described = {"framing": "test", "eye_distance_over_side": TEST_EYE_DISTANCE_OVER_SIDE,
+                 "cropped_splits": sorted(crops), "groups": [g.to_json() for g in groups]}
+    return crops, described

@@ -196,15 +196,19 @@ def check_images(
     )
 
 
-def decode_image(path, size: int = IMAGE_SIZE):
+def decode_image(path, size: int = IMAGE_SIZE, box=None):
     """Reads and decodes one image to uint8 ``[size, size, 3]`` (default 150, MTVIB's):
     the pipeline's map, and what `check_images` uses to judge a doubtful file.
 
     ``decode_jpeg`` reads PNG (and GIF, BMP, WebP) too; ``channels=3`` expands grayscale.
+    ``box``: int32 ``(x0, y0, side)`` of a square to crop before the resize
+    (``--mtfl_framing=test``, `mtl_tf.data.mtfl_framing`), or None for the whole image.
     """
     import tensorflow as tf
 
     image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+    if box is not None:
+        image = tf.image.crop_to_bounding_box(image, box[1], box[0], box[2], box[2])
     image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
     # Back to uint8 for the cache (4x smaller than float32); round, not truncate, so that
     # an image already at 150x150 (AFLW) comes back unchanged.

@@ -2,14 +2,17 @@
 
 Each annotation record holds ``x1..x5, y1..y5`` in original-image pixels: left eye
 centre, right eye centre, nose tip, left and right mouth corner (MTFL ``readme.txt``;
-TCDCN §4). The loader's only geometric transform is a stretch of the whole image to
-150x150 (`mtl_tf.data.mtfl_images.decode_image`, no crop), so a point's position in the
-model's input is ``(x / W, y / H)`` of the original ``W x H`` image, whatever the size.
-The targets are those normalised coordinates centred on the image centre, ``x / W -
-0.5`` and ``y / H - 0.5`` in ``[-0.5, 0.5]``, laid out ``(x1..x5, y1..y5)`` as in the
-file. Centring matters: a freshly initialised linear head outputs ~0, which is then the
-image centre (NME ~0.4 here) instead of its corner (measured: uncentred targets, 135
-Adam steps at lr 1e-4, test NME 1.70, worse than predicting the mean shape, 0.31).
+TCDCN §4). By default the loader's only geometric transform is a stretch of the whole
+image to 150x150 (`mtl_tf.data.mtfl_images.decode_image`, no crop), so a point's
+position in the model's input is ``(x / W, y / H)`` of the original ``W x H`` image,
+whatever the size. The targets are those normalised coordinates centred on the image
+centre, ``x / W - 0.5`` and ``y / H - 0.5`` in ``[-0.5, 0.5]``, laid out ``(x1..x5,
+y1..y5)`` as in the file. With ``--mtfl_framing=test`` a training image is first cropped
+to a square ``(x0, y0, side)`` (`mtl_tf.data.mtfl_framing`) and the position is ``((x -
+x0) / side, (y - y0) / side)``, centred alike. Centring matters: a freshly initialised
+linear head outputs ~0, which is then the image centre (NME ~0.4 here) instead of its
+corner (measured: uncentred targets, 135 Adam steps at lr 1e-4, test NME 1.70, worse
+than predicting the mean shape, 0.31).
 
 NME (`mtl_tf.evaluation.metrics.landmark_nme`) divides the mean point error by the
 distance between landmarks 0 and 1, the two eye *centres* (MTFL has no eye corners):
@@ -88,13 +91,29 @@ def image_size(path: str) -> tuple[int, int]:
     return size
 
 
-def landmark_targets(root: str, records: Sequence[MtflRecord]) -> np.ndarray:
+def landmark_targets(
+    root: str, records: Sequence[MtflRecord], boxes: np.ndarray | None = None
+) -> np.ndarray:
     """float32 ``[N, 10]`` landmark targets of the records: normalised by the image size
-    and centred (module docstring)."""
+    and centred (module docstring).
+
+    Args:
+      root: The MTFL root the record paths are relative to.
+      records: The records.
+      boxes: int ``[N, 3]`` ``(x0, y0, side)`` square crop of each image
+        (``--mtfl_framing=test``, `mtl_tf.data.mtfl_framing`), or None for the whole
+        image. With a crop the point's position in the model's input is ``((x - x0) /
+        side, (y - y0) / side)``, centred the same way.
+    """
     out = np.empty((len(records), 10), dtype=np.float32)
     for i, record in enumerate(records):
-        width, height = image_size(os.path.join(root, record.path))
         points = np.asarray(record.landmarks, dtype=np.float64)
+        if boxes is not None:
+            x0, y0, side = (float(v) for v in boxes[i])
+            out[i, :5] = (points[:5] - x0) / side - 0.5
+            out[i, 5:] = (points[5:] - y0) / side - 0.5
+            continue
+        width, height = image_size(os.path.join(root, record.path))
         out[i, :5] = points[:5] / width - 0.5
         out[i, 5:] = points[5:] / height - 0.5
     return out

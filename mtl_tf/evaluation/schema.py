@@ -8,6 +8,9 @@
       "backbone": "small_alexnet",
       "dataset": "multi_mnist",
       "data_origin": "IDX files in ...",
+      "data_framing": {"framing": "test", "groups": [...]},  # only when images were
+                                       # cropped (MTFL --mtfl_framing=test): each image
+                                       # group's statistics and crop box
       "tasks": ["top_left", "bottom_right"],
       "num_classes": [10, 10],         # each task's size: classes, or regression outputs
       "task_specs": [{"name": "top_left", "kind": "classification", "size": 10}, ...],
@@ -74,6 +77,7 @@ def build_metrics(
         "backbone": config.backbone,
         "dataset": data.name,
         "data_origin": data.origin,
+        **({"data_framing": data.framing} if getattr(data, "framing", None) else {}),
         "tasks": list(data.task_names),
         "num_classes": list(data.num_classes),
         "task_specs": specs_to_json(data.tasks),

@@ -130,6 +130,27 @@ def _check_image_size(values: dict) -> bool:
             or user_data.split_dataset_name(values["dataset"] or "")[0] is not None)
 
 
+flags.DEFINE_enum("mtfl_framing", _DEFAULTS.mtfl_framing, list(choices.MTFL_FRAMINGS),
+                  "MTFL only: how training images are framed before the resize. 'none' "
+                  "(the default: the papers resize each whole image, so training faces "
+                  "are 1.3-1.8x smaller than in the AFLW test crops) or 'test': each "
+                  "training / validation image is cropped to its image group's square "
+                  "(group = folder and size; side = the group's mean eye distance / 0.296, "
+                  "the test crops' ratio, centred on its mean face centre, from training "
+                  "annotations only); test images are never cropped. Landmark targets "
+                  "follow the crop.")
+
+
+@flags.multi_flags_validator(["mtfl_framing", "dataset"],
+                             message="--mtfl_framing applies to --dataset=mtfl only")
+def _check_mtfl_framing(values: dict) -> bool:
+    framing, dataset = values["mtfl_framing"], values["dataset"]
+    if framing != "none" and dataset != "mtfl":
+        raise flags.ValidationError(f"--mtfl_framing={framing} applies to --dataset=mtfl "
+                                    f"only, not --dataset={dataset}; unset it")
+    return True
+
+
 flags.DEFINE_integer("val_size", _DEFAULTS.val_size,
                      "Validation pairs, built from held-out source training images.",
                      lower_bound=0)
