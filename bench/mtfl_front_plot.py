@@ -3,7 +3,7 @@
 x: landmark NME on the AFLW test images (lower is better); y: mean accuracy of the four
 attributes (higher is better). Pareto MTL's preferences are joined in preference order;
 the trivial baselines (mean training shape, training majority classes) are a cross.
-Usage: python bench/mtfl_front_plot.py OUT_ROOT PNG
+Usage: python bench/mtfl_front_plot.py OUT_ROOT PNG [TITLE]
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def points(root: str, prefix: str) -> list[tuple[float, float | None, str]]:
 
 def main() -> None:
     root, png = sys.argv[1], sys.argv[2]
+    title = sys.argv[3] if len(sys.argv) > 3 else "MTFL: landmarks vs the 4 attributes"
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     for prefix, label, marker in GROUPS:
         pts = points(root, prefix)
@@ -65,7 +66,7 @@ def main() -> None:
             label="trivial: mean shape, majority classes")
     ax.set_xlabel("landmark NME on AFLW (lower is better)")
     ax.set_ylabel("mean attribute accuracy, % (higher is better)")
-    ax.set_title("MTFL: landmarks vs the 4 attributes (36x36, 10 epochs)")
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(png, dpi=120)
