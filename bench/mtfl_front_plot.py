@@ -17,14 +17,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mtfl_landmarks_table import DATA_DIR, baselines  # noqa: E402
+
 ATTRIBUTES = ("gender", "smile", "glasses", "pose")
 # (run directory prefix, legend label, marker); Pareto runs may be split per preference.
 GROUPS = (("stl_landmarks", "STL landmarks (NME only)", "s"), ("gs", "GS", "o"),
           ("uwl", "UWL", "^"), ("mtvib", "MTVIB", "D"),
           ("pareto_scaled", "Pareto MTL, --pareto_loss_scale=initial", "*"),
           ("pareto_reference", "Pareto MTL, reference (raw losses)", "x"))
-# bench/mtfl_landmarks_table.py's trivial baselines on this sample (seed 0).
-TRIVIAL_NME, TRIVIAL_ATTR = 0.3144, 61.6
 
 
 def points(root: str, prefix: str) -> list[tuple[float, float | None, str]]:
@@ -62,7 +63,15 @@ def main() -> None:
             for x, y, index in pts:
                 ax.annotate(index, (x, y), textcoords="offset points", xytext=(4, 4),
                             fontsize=8)
-    ax.plot([TRIVIAL_NME], [TRIVIAL_ATTR], "k+", ms=12,
+    framing = "none"
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name, "config.json")
+        if os.path.exists(path):
+            framing = json.load(open(path, encoding="utf-8")).get("mtfl_framing", "none")
+            break
+    base = baselines(DATA_DIR, framing)
+    trivial_attr = 100 * sum(base[t] for t in ATTRIBUTES) / len(ATTRIBUTES)
+    ax.plot([base["nme"]], [trivial_attr], "k+", ms=12,
             label="trivial: mean shape, majority classes")
     ax.set_xlabel("landmark NME on AFLW (lower is better)")
     ax.set_ylabel("mean attribute accuracy, % (higher is better)")

@@ -6,7 +6,8 @@ baselines (the mean training shape's NME; each attribute's majority class), and 
 NME under FGSM, and which tasks a model does not clearly beat its trivial baseline on
 (attributes: by at least 1 point over both the training majority and the test-set
 majority share; landmarks: an NME at least 10% below the mean shape's).
-Usage: python bench/mtfl_landmarks_table.py OUT_ROOT [RUN ...]
+With --mtfl_framing=test runs, the mean shape is the training crops' (read from the
+runs' config.json). Usage: python bench/mtfl_landmarks_table.py OUT_ROOT [RUN ...]
 """
 
 from __future__ import annotations
@@ -24,15 +25,20 @@ from mtl_tf.data.mtfl import load_mtfl  # noqa: E402
 from mtl_tf.evaluation.metrics import landmark_nme  # noqa: E402
 
 ATTRIBUTES = ("gender", "smile", "glasses", "pose")
+# The real data beside the repository (../shared/data), as in bench/mtfl_landmarks.sh.
+DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",
+                        "shared", "data")
 RUNS = ("stl_landmarks", "gs", "uwl", "mtvib", "pareto_scaled", "pareto_reference")
 # "Clearly beats": by this many accuracy points, or this fraction of the mean shape's NME.
 MARGIN_POINTS = 1.0
 MARGIN_NME = 0.10
 
 
-def baselines(data_dir: str) -> dict:
+def baselines(data_dir: str, framing: str = "none") -> dict:
+    # With --mtfl_framing=test the training landmarks are in the crops' frame, so the
+    # mean training shape is taken there too (the trivial model of that data).
     data = load_mtfl(data_dir, train_size=9000, test_size=0, seed=0,
-                     tasks=("landmarks", *ATTRIBUTES))
+                     tasks=("landmarks", *ATTRIBUTES), framing=framing)
     train, test = data.labels("train"), data.labels("test")
     mean = train["landmarks"].mean(0)
     out = {"nme": float(landmark_nme(np.broadcast_to(mean, test["landmarks"].shape),
@@ -49,7 +55,13 @@ def baselines(data_dir: str) -> dict:
 
 def main() -> None:
     root, runs = sys.argv[1], tuple(sys.argv[2:]) or RUNS
-    base = baselines("/work/shared/data")
+    framing = "none"
+    for run in runs:  # the runs' own --mtfl_framing (all runs of a table share it)
+        path = os.path.join(root, run, "config.json")
+        if os.path.exists(path):
+            framing = json.load(open(path, encoding="utf-8")).get("mtfl_framing", "none")
+            break
+    base = baselines(DATA_DIR, framing)
     walls = {}
     if os.path.exists(os.path.join(root, "walltimes.txt")):
         for line in open(os.path.join(root, "walltimes.txt"), encoding="utf-8"):
