@@ -278,6 +278,17 @@ def test_rows_carry_only_the_settings_that_apply():
                                metrics("gradnorm", "deterministic", "gradnorm", [shared]))
     assert gradnorm.hparams["gradnorm_alpha"] == 1.5 and "beta" not in gradnorm.hparams
 
+    # Data settings: MTFL's side and framing (runs that differ only in framing are told
+    # apart); none for the 36x36 MultiMNIST family; the side of csv:/tfds: images.
+    assert "image_size" not in mtvib.hparams and "mtfl_framing" not in mtvib.hparams
+    (framed,) = session_rows(
+        RunConfig(method="gradnorm", dataset="mtfl", image_size=36, mtfl_framing="test"),
+        metrics("gradnorm", "deterministic", "gradnorm", [shared]))
+    assert (framed.hparams["image_size"], framed.hparams["mtfl_framing"]) == (36, "test")
+    (own,) = session_rows(RunConfig(method="gradnorm", dataset="tfds:x", image_size=24),
+                          metrics("gradnorm", "deterministic", "gradnorm", [shared]))
+    assert own.hparams["image_size"] == 24 and "mtfl_framing" not in own.hparams
+
     per_task = [{"name": t, "directory": f"models/{t}", "accuracy": {t: 0.9},
                  "joint_accuracy": 0.9} for t in TASKS]
     top = {"accuracy": {"top_left": 0.9, "bottom_right": 0.9}, "joint_accuracy": 0.82,

@@ -49,6 +49,7 @@ from mtl_tf.evaluation.reports import (
     plot_robustness_curves,
 )
 from mtl_tf.io_utils import make_temp_dir
+from mtl_tf.user_data import split_dataset_name
 
 __all__ = [
     "FIGURES_DIR",
@@ -77,6 +78,10 @@ _RUN_HPARAMS = ("dataset", "backbone", "optimizer", "learning_rate", "batch_size
 _BACKBONE_HPARAMS = {name: ("backbone_weights", "backbone_image_size")
                      for name in choices.APPLICATION_BACKBONES}
 _ENCODER_HPARAMS = {"vib": ("beta", "latent_dim", "vib_posterior")}
+# Settings of the image data sets that have them: MTFL's input side and framing, and the
+# input side of csv:/tfds: images (the MultiMNIST family is 36x36, unframed, always).
+_MTFL_HPARAMS = ("image_size", "mtfl_framing")
+_USER_DATA_HPARAMS = ("image_size",)
 _WEIGHTING_HPARAMS = {
     "gradnorm": ("gradnorm_alpha", "gradnorm_lr", "gradnorm_update"),
     "mgda": ("grad_wrt", "grad_normalization"),
@@ -190,7 +195,11 @@ def session_rows(config: Any, metrics: Mapping[str, Any]) -> list[SessionRow]:
     weighting = str(metrics.get("weighting") or "")
     base: dict[str, HParamValue] = {"method": method, "encoder": encoder,
                                     "weighting": weighting}
-    names = (*_RUN_HPARAMS, *_BACKBONE_HPARAMS.get(str(cfg.get("backbone")), ()),
+    dataset = str(cfg.get("dataset") or "")
+    data_names = (_MTFL_HPARAMS if dataset == "mtfl" else _USER_DATA_HPARAMS
+                  if split_dataset_name(dataset)[0] is not None else ())
+    names = (*_RUN_HPARAMS, *data_names,
+             *_BACKBONE_HPARAMS.get(str(cfg.get("backbone")), ()),
              *_ENCODER_HPARAMS.get(encoder, ()),
              *_WEIGHTING_HPARAMS.get(weighting, ()))
     for name in names:
