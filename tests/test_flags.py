@@ -70,7 +70,7 @@ def test_flagfile_text_writes_every_project_flag_but_actions_and_diagnostics():
     FLAGS(["main.py", "--preference_index=1", "--encoder=vib", "--data_dir=/d",
            "--pgd_step_size=0.01", "--task_weights=1,1", "--experiment=multi_mnist",
            "--report_dir=r", "--methods=gs", "--traceback", "--tf_log_level=0",
-           "--output_dir=o", "--tasks=top_left,bottom_right"])
+           "--output_dir=o", "--tasks=top_left,bottom_right", "--preferences=1:0,0:1"])
     written = {line.split("=")[0].lstrip("-").removeprefix("no")
                for line in definitions.flagfile_text().splitlines()}
     expected = {f.name for f in definitions.project_flags()} - {
