@@ -4,10 +4,14 @@
 # AFLW test images (testing.txt). Run from the repository root.
 # Budget (this 2-core machine): 36x36 images (--image_size=36), 9,000 training images,
 # batch 50, Adam lr 1e-3, Small AlexNet, seed 0; FGSM at eta 0.01, 0.03, 0.1;
-# EPOCHS (default 10) and FRAMING (--mtfl_framing, default none) from the environment.
+# EPOCHS (default 10), FRAMING (--mtfl_framing, default none) and UNITS
+# (--regression_loss_units, default raw) from the environment.
 # The front: 5 preference vectors in the plane of (landmarks, the 4 attributes equally),
-# at 0, 22.5, 45, 67.5 and 90 degrees from the landmark axis
-# (u = (cos t, sin t / 2, sin t / 2, sin t / 2, sin t / 2), unnormalised below).
+# u = (cos t, sin t / 2, sin t / 2, sin t / 2, sin t / 2) (unnormalised below), with
+# PREFS=axes (default): t = 0, 22.5, 45, 67.5, 90 degrees from the landmark axis, the
+# Pareto MTL lattice (circle_points), whose two end vectors lie on the axes; or
+# PREFS=midpoints: t = 9, 27, 45, 63, 81 degrees, the centres of 5 equal sectors. The end
+# vectors' regions ask a loss ratio no useful model has (bench/MTFL_LANDMARKS.md).
 # Usage: bench/mtfl_landmarks.sh OUT_ROOT JOB...   with JOB one of
 #   stl gs uwl mtvib      STL landmarks; the 5 tasks with GS, UWL, MTVIB
 #   pareto_scaled         all 5 preferences, --pareto_loss_scale=initial, one run
@@ -25,10 +29,16 @@ out=${1:?OUT_ROOT}; shift
 py=${PYTHON:-python}
 common=(--dataset=mtfl --data_dir=../shared/data --image_size=36 --train_size=9000
         --test_size=0 --epochs="${EPOCHS:-10}" --batch_size=50 --learning_rate=1e-3
-        --mtfl_framing="${FRAMING:-none}" --etas=0,0.01,0.03,0.1 --export_dir= --verbose=0
+        --mtfl_framing="${FRAMING:-none}" --regression_loss_units="${UNITS:-raw}" --etas=0,0.01,0.03,0.1 --export_dir= --verbose=0
         --seed=0)
 all=landmarks,gender,smile,glasses,pose
-prefs=1:0:0:0:0,1:0.207:0.207:0.207:0.207,2:1:1:1:1,1:1.207:1.207:1.207:1.207,0:1:1:1:1
+case ${PREFS:-axes} in
+  axes) prefs=1:0:0:0:0,1:0.207:0.207:0.207:0.207,2:1:1:1:1,1:1.207:1.207:1.207:1.207,0:1:1:1:1 ;;
+  midpoints) prefs=0.9877:0.0782:0.0782:0.0782:0.0782,0.8910:0.2270:0.2270:0.2270:0.2270
+             prefs+=,0.7071:0.3536:0.3536:0.3536:0.3536,0.4540:0.4455:0.4455:0.4455:0.4455
+             prefs+=,0.1564:0.4938:0.4938:0.4938:0.4938 ;;
+  *) echo "PREFS must be axes or midpoints" >&2; exit 2 ;;
+esac
 pareto=(--method=pareto_mtl --tasks=$all --preferences=$prefs)
 run() {  # name, flags...
   local name=$1; shift

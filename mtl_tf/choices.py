@@ -20,12 +20,14 @@ __all__ = [
     "BACKBONE_WEIGHTS",
     "DATASETS",
     "DATASET_TASKS",
+    "DATASET_REGRESSION_TASKS",
     "NUM_TASKS",
     "DATA_SOURCES",
     "ETA_UNITS",
     "ENCODERS",
     "GRAD_NORMALIZATIONS",
     "PARETO_LOSS_SCALES",
+    "REGRESSION_LOSS_UNITS",
     "GRAD_WRT",
     "GRADNORM_UPDATES",
     "LR_SCHEDULES",
@@ -63,6 +65,8 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
     "multi_fashion_mnist": ("top_left", "bottom_right"),
     "mtfl": ("landmarks", "pose", "gender", "smile", "glasses"),
 }
+# The regression tasks among them (the rest are classification).
+DATASET_REGRESSION_TASKS: dict[str, tuple[str, ...]] = {"mtfl": ("landmarks",)}
 # Where source images come from (`mtl_tf.data.sources.DATA_SOURCES`).
 DATA_SOURCES: tuple[str, ...] = ("auto", "dir", "tfds", "embedded")
 # `mtl_tf.models.BACKBONES` / `mtl_tf.models.ENCODERS`.
@@ -90,6 +94,8 @@ GRAD_WRT: tuple[str, ...] = ("params", "representation")
 GRAD_NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")
 # `mtl_tf.weighting.pareto_mtl.LOSS_SCALES`: what Pareto MTL's preferences are defined on.
 PARETO_LOSS_SCALES: tuple[str, ...] = ("none", "initial")
+# `mtl_tf.tasks.with_target_std`: the units regression losses are measured in.
+REGRESSION_LOSS_UNITS: tuple[str, ...] = ("raw", "standardized")
 # `mtl_tf.evaluation.attacks.ATTACKS`.
 ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
 # The evaluation protocol (`mtl_tf.evaluation.protocol.Protocol`), first the standard one.

@@ -52,6 +52,9 @@ class RunConfig:
     encoder: str | None = None
     # None: equal weights 1/m (fixed weighting only).
     task_weights: tuple[float, ...] | None = None
+    # "raw": regression losses in the targets' units (today's); "standardized": errors
+    # divided by each output's training std (`mtl_tf.tasks.with_target_std`).
+    regression_loss_units: str = "raw"
     epochs: int = 5
     batch_size: int = 200
     optimizer: str = "adam"

@@ -39,6 +39,7 @@ __all__ = [
     "classification_specs",
     "specs_from_json",
     "specs_to_json",
+    "with_target_std",
 ]
 
 CLASSIFICATION = "classification"
@@ -75,6 +76,10 @@ class TaskSpec:
       landmark_eyes: Regression only, optional: the two landmark indices whose distance
         normalises the landmark error (NME); the outputs are then ``(x_1..x_K,
         y_1..y_K)`` with ``K = size / 2``.
+      target_std: Regression only, optional: one positive scale per output. The loss is
+        then computed on ``(target - prediction) / target_std``, i.e. in standardised
+        units (see :func:`with_target_std`), while predictions, metrics and exports stay
+        in the target's own units. None: the loss is in the target's units.
     """
 
     name: str
@@ -83,6 +88,7 @@ class TaskSpec:
     loss: str | None = None
     class_names: tuple[str, ...] | None = None
     landmark_eyes: tuple[int, int] | None = None
+    target_std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -102,6 +108,8 @@ class TaskSpec:
                 )
             if self.landmark_eyes is not None:
                 raise ValueError(f"task {self.name!r}: landmark_eyes needs a regression task")
+            if self.target_std is not None:
+                raise ValueError(f"task {self.name!r}: target_std needs a regression task")
             if self.class_names is not None:
                 names = tuple(str(c) for c in self.class_names)
                 if len(names) != self.size:
@@ -131,6 +139,14 @@ class TaskSpec:
                         f"{self.landmark_eyes} for size {self.size}"
                     )
                 object.__setattr__(self, "landmark_eyes", eyes)
+            if self.target_std is not None:
+                std = tuple(float(v) for v in np.ravel(self.target_std))
+                if len(std) != self.size or not all(np.isfinite(v) and v > 0 for v in std):
+                    raise ValueError(
+                        f"task {self.name!r}: target_std needs {self.size} positive finite "
+                        f"scales (one per output), got {list(std)}"
+                    )
+                object.__setattr__(self, "target_std", std)
 
     @property
     def is_classification(self) -> bool:
@@ -168,6 +184,8 @@ class TaskSpec:
             out["class_names"] = list(self.class_names)
         if self.landmark_eyes is not None:
             out["landmark_eyes"] = list(self.landmark_eyes)
+        if self.target_std is not None:
+            out["target_std"] = list(self.target_std)
         return out
 
     @classmethod
@@ -175,10 +193,12 @@ class TaskSpec:
         """Inverse of :meth:`to_json`."""
         names = entry.get("class_names")
         eyes = entry.get("landmark_eyes")
+        std = entry.get("target_std")
         return cls(
             name=str(entry["name"]), kind=str(entry["kind"]), size=int(entry["size"]),
             loss=entry.get("loss"), class_names=tuple(names) if names is not None else None,
             landmark_eyes=tuple(eyes) if eyes is not None else None,
+            target_std=tuple(std) if std is not None else None,
         )
 
 
@@ -193,6 +213,51 @@ def classification_specs(
         )
     return tuple(TaskSpec(str(t), CLASSIFICATION, int(c))
                  for t, c in zip(task_names, num_classes, strict=True))
+
+
+def with_target_std(
+    specs: Sequence[TaskSpec], train_labels: Mapping[str, np.ndarray]
+) -> tuple[TaskSpec, ...]:
+    """Specs whose regression losses are measured in standardised units.
+
+    Each regression task gets ``target_std`` = the standard deviation of each output
+    over the training targets, so its loss is the error in units of that spread: a
+    constant prediction of the mean scores ~1 (mse) whatever the target's units. Why:
+    every weighting but uncertainty weighting compares or adds the raw losses, and a
+    regression in small units (MTFL landmarks in image-normalised coordinates: mse
+    ~3e-3 at the mean shape, against cross-entropies of ~0.7) is then all but ignored
+    by the sum (GS), drowned by the bottleneck's KL and sampling noise (MTVIB), or
+    treated as solved by MGDA-type descent. Standardising targets before fitting is
+    the usual remedy; this keeps predictions, metrics and exports in the target's own units and only
+    rescales the loss. An output that is constant in the training data keeps scale 1.
+
+    Args:
+      specs: The tasks, in head order.
+      train_labels: ``{task: labels}`` of the training split (regression ``[N, size]``).
+
+    Returns:
+      The specs, classification tasks unchanged.
+
+    Raises:
+      ValueError: No task is a regression (the option would change nothing), or a
+        regression task has no training targets.
+    """
+    if not any(s.is_regression for s in specs):
+        raise ValueError(
+            "standardised regression losses need a regression task; the tasks "
+            f"{', '.join(s.name for s in specs)} are all classification"
+        )
+    out = []
+    for spec in specs:
+        if spec.is_regression:
+            labels = np.asarray(train_labels.get(spec.name, ()), np.float64)
+            if labels.size == 0:
+                raise ValueError(f"task {spec.name!r}: no training targets to standardise by")
+            std = labels.reshape(-1, spec.size).std(axis=0)
+            spec = dataclasses.replace(
+                spec, target_std=tuple(float(v) if v > 0 else 1.0 for v in std))
+        out.append(spec)
+    return tuple(out)
 
 
 def specs_to_json(specs: Sequence[TaskSpec]) -> list[dict[str, Any]]:

@@ -202,6 +202,8 @@ def session_rows(config: Any, metrics: Mapping[str, Any]) -> list[SessionRow]:
              *_BACKBONE_HPARAMS.get(str(cfg.get("backbone")), ()),
              *_ENCODER_HPARAMS.get(encoder, ()),
              *_WEIGHTING_HPARAMS.get(weighting, ()))
+    if any(s.get("kind") == "regression" for s in metrics.get("task_specs") or ()):
+        names = (*names, "regression_loss_units")
     for name in names:
         if cfg.get(name) is not None:
             base[name] = cfg[name]

@@ -26,6 +26,7 @@ attack (`mtl_tf.evaluation`), and writes metrics.json.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import os
 import time
@@ -37,6 +38,7 @@ import tensorflow as tf
 from mtl_tf import methods as methods_lib
 from mtl_tf import run_dir as run_dir_lib
 from mtl_tf import synthetic
+from mtl_tf.choices import REGRESSION_LOSS_UNITS
 from mtl_tf.config import RunConfig, parse_update_freq
 from mtl_tf.data.datasets import load_run_dataset
 from mtl_tf.evaluation import schema
@@ -47,6 +49,7 @@ from mtl_tf.evaluation.tensorboard_summaries import write_run_summaries
 from mtl_tf.io_utils import atomic_write_json, atomic_write_text
 from mtl_tf.orchestration.grid_search import run_grid_search
 from mtl_tf.orchestration.model import train_model
+from mtl_tf.tasks import with_target_std
 from mtl_tf.training import distribute
 from mtl_tf.training.fit import ModelPlan, plan_models
 from mtl_tf.weighting import registered
@@ -84,6 +87,9 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
     if config.etas and config.dataset != "synthetic":
         # The evaluation protocol, before training rather than after it.
         Protocol.from_config(config).eta_scale(config.dataset)
+    if config.regression_loss_units not in REGRESSION_LOSS_UNITS:
+        raise ValueError(f"unknown --regression_loss_units {config.regression_loss_units!r}; "
+                         f"allowed: {', '.join(REGRESSION_LOSS_UNITS)}")
     if config.strategy not in distribute.STRATEGIES:
         raise ValueError(f"unknown --strategy {config.strategy!r}; allowed: "
                          f"{', '.join(distribute.STRATEGIES)}")
@@ -108,6 +114,10 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
 
     if data is None:
         data = load_run_dataset(config)
+    if config.regression_loss_units == "standardized":
+        # The specs (so metrics.json, a restored model and its attacks) carry the scales.
+        data = copy.copy(data)
+        data.tasks = with_target_std(data.tasks, data.train_labels)
     if config.grid_points:
         grid_weight_vectors(len(data.task_names), config.grid_points)  # validate before writing
         plans = []

@@ -17,10 +17,14 @@ def per_example_loss(spec: TaskSpec, labels: tf.Tensor, outputs: tf.Tensor) -> t
     Classification: sparse softmax cross-entropy from logits (MTVIB eq. 7). Regression:
     the mean over the ``size`` outputs of the squared error (``mse``; Kendall et al.
     2018 eq. 5, Gaussian likelihood) or of the absolute error (``l1``; Laplace).
+    With the spec's ``target_std`` the errors are divided by it first (the loss in
+    standardised units, `mtl_tf.tasks.with_target_std`).
     Also the loss FGSM/PGD attack (`mtl_tf.evaluation.attack_graph`).
     """
     if spec.is_classification:
         return keras.losses.sparse_categorical_crossentropy(labels, outputs, from_logits=True)
     diff = tf.cast(outputs, tf.float32) - tf.reshape(tf.cast(labels, tf.float32),
                                                      [-1, spec.size])
+    if spec.target_std is not None:
+        diff = diff / tf.constant(spec.target_std, tf.float32)
     return tf.reduce_mean(tf.square(diff) if spec.loss == "mse" else tf.abs(diff), axis=-1)

@@ -6,7 +6,7 @@ import math
 
 from absl import flags
 
-from mtl_tf import choices
+from mtl_tf import choices, user_data
 from mtl_tf.config import RunConfig
 
 TITLE = "Training"
@@ -43,6 +43,47 @@ flags.DEFINE_enum("weight_init", _DEFAULTS.weight_init, list(choices.WEIGHT_INIT
                   "far): glorot-uniform kernels, zero biases; pytorch: PyTorch's defaults, "
                   "kernels and biases ~ U(+-1/sqrt(fan_in)), as the Pareto MTL reference's "
                   "LeNet.")
+flags.DEFINE_enum("regression_loss_units", _DEFAULTS.regression_loss_units,
+                  list(choices.REGRESSION_LOSS_UNITS),
+                  "Units of the regression tasks' losses (what every weighting combines). "
+                  "raw (default): the targets' own units. standardized: each output's "
+                  "error divided by its standard deviation over the training targets, so a "
+                  "regression in small units (MTFL landmarks: mse ~3e-3) weighs like a "
+                  "cross-entropy; predictions, metrics and exports stay in the targets' "
+                  "units. Needs a regression task.")
+
+
+@flags.multi_flags_validator(
+    ["regression_loss_units", "dataset", "tasks"],
+    message="--regression_loss_units=standardized needs a regression task")
+def _check_regression_loss_units(values: dict) -> bool:
+    # Known before TensorFlow loads for every data set but tfds: (whose feature types
+    # decide the kinds; checked when it is read, before anything is written).
+    if values["regression_loss_units"] == "raw":
+        return True
+    dataset, tasks = values["dataset"] or "", values["tasks"] or ()
+    scheme, _ = user_data.split_dataset_name(dataset)
+    if scheme == "tfds":
+        return True
+    if scheme == "csv":
+        try:
+            regression = [n for n, kind, _ in user_data.parse_task_entries(tasks)
+                          if kind == "regression"]
+        except ValueError:
+            return True  # --tasks' own validator names the problem
+    else:
+        regression = [t for t in tasks
+                      if t in choices.DATASET_REGRESSION_TASKS.get(dataset, ())]
+    if not regression:
+        raise flags.ValidationError(
+            f"--regression_loss_units=standardized rescales regression losses, and "
+            f"--dataset={dataset}"
+            + (f" --tasks={','.join(tasks)}" if tasks else "")
+            + " has no regression task; drop the flag"
+            + (" or add --tasks=landmarks" if dataset == "mtfl" else ""))
+    return True
+
+
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (data, initialisation, shuffling).")
 flags.DEFINE_boolean("deterministic", _DEFAULTS.deterministic,
                      "Enable TensorFlow op determinism (same seed -> same metrics).")
