@@ -222,3 +222,19 @@ def test_tensorboard_rows_score_regression_tasks_by_error():
     # One row per Pareto MTL model (not one row for a "single-task" run), with the errors.
     assert len(rows) == 2
     assert rows[0].metrics["test/where_nme"] == 0.1 and rows[0].metrics["test/row_accuracy"] == 0.9
+
+
+def test_hparams_show_the_regression_loss_units_of_runs_with_a_regression_task():
+    from mtl_tf.config import RunConfig
+    from mtl_tf.evaluation.tensorboard_summaries import session_rows
+
+    model = {"name": "uwl", "accuracy": {"row": 0.9}, "error": {"where": {"mae": 0.02}}}
+    metrics = {"tasks": ["where", "row"], "method": "uwl", "weighting": "uncertainty",
+               "encoder": "deterministic", "epochs": 1, "models": [model],
+               "task_specs": [{"name": "where", "kind": "regression", "size": 2},
+                              {"name": "row", "kind": "classification", "size": 3}]}
+    config = RunConfig(method="uwl", regression_loss_units="standardized")
+    assert session_rows(config, metrics)[0].hparams["regression_loss_units"] == "standardized"
+    # An all-classification run has no such column (it would be the same "raw" everywhere).
+    metrics["task_specs"][0] = {"name": "where", "kind": "classification", "size": 2}
+    assert "regression_loss_units" not in session_rows(config, metrics)[0].hparams
