@@ -13,7 +13,10 @@
 # PREFS=midpoints: t = 9, 27, 45, 63, 81 degrees, the centres of 5 equal sectors. The end
 # vectors' regions ask a loss ratio no useful model has (bench/MTFL_LANDMARKS.md).
 # Usage: bench/mtfl_landmarks.sh OUT_ROOT JOB...   with JOB one of
-#   stl gs uwl mtvib      STL landmarks; the 5 tasks with GS, UWL, MTVIB
+#   stl gs uwl mtvib      STL landmarks; the 5 tasks with GS (equal weights), UWL, MTVIB
+#   gs_grid               GS as MTVIB's baseline: a grid search of fixed weights, the 5
+#                         points with one task at 2/6 and the others at 1/6, the best by
+#                         validation joint accuracy on 1,000 held-out training images
 #   pareto_scaled         all 5 preferences, --pareto_loss_scale=initial, one run
 #   pareto_scaled_<i>     preference i only (a run of its own, to run in parallel)
 #   pareto_reference_<i>  preference i, --pareto_loss_scale=none (the reference)
@@ -51,6 +54,7 @@ for job in "$@"; do
   case $job in
     stl) run stl_landmarks --method=stl --tasks=landmarks ;;
     gs|uwl|mtvib) run "$job" --method="$job" --tasks=$all ;;
+    gs_grid) run "$job" --method=gs --tasks=$all --grid_points=5 --val_size=1000 ;;
     pareto_scaled) run "$job" "${pareto[@]}" --pareto_loss_scale=initial ;;
     pareto_scaled_[0-4]) run "$job" "${pareto[@]}" --pareto_loss_scale=initial \
                            --preference_index="${job##*_}" ;;

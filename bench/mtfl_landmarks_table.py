@@ -5,7 +5,11 @@ distance) and attribute accuracies on the 2,995 AFLW test images, beside the tri
 baselines (the mean training shape's NME; each attribute's majority class), and the
 NME under FGSM, and which tasks a model does not clearly beat its trivial baseline on
 (attributes: by at least 1 point over both the training majority and the test-set
-majority share; landmarks: an NME at least 10% below the mean shape's).
+majority share; landmarks: an NME at least 10% below the mean shape's), and the angle of
+the model's last-epoch training losses in the plane of the Pareto MTL preferences:
+atan2(sum of the 4 attribute losses / 2, landmark loss) in degrees, the angle t of the
+preference u = (cos t, sin t / 2, ...) the losses point at (Pareto MTL's region k holds
+the loss vectors whose angle is nearest preference k's).
 With --mtfl_framing=test runs, the mean shape is the training crops' (read from the
 runs' config.json). Usage: python bench/mtfl_landmarks_table.py OUT_ROOT [RUN ...]
 """
@@ -53,6 +57,20 @@ def baselines(data_dir: str, framing: str = "none") -> dict:
     return out
 
 
+def loss_angle(root: str, run: str, model: dict) -> str:
+    """Angle (degrees) of a model's last-epoch training losses, see the docstring."""
+    path = os.path.join(root, run, model.get("directory") or "", "last_epoch_logs.json")
+    if not os.path.exists(path):
+        path = os.path.join(root, run, "last_epoch_logs.json")
+    if not os.path.exists(path):
+        return ""
+    logs = json.load(open(path, encoding="utf-8"))
+    if "landmarks_loss" not in logs or not all(f"{t}_loss" in logs for t in ATTRIBUTES):
+        return ""
+    attributes = sum(logs[f"{t}_loss"] for t in ATTRIBUTES) / 2
+    return f"{np.degrees(np.arctan2(attributes, logs['landmarks_loss'])):.0f}"
+
+
 def main() -> None:
     root, runs = sys.argv[1], tuple(sys.argv[2:]) or RUNS
     framing = "none"
@@ -69,18 +87,19 @@ def main() -> None:
             if len(fields) >= 5 and fields[3] == "wall" and fields[4].isdigit():
                 walls[fields[0]] = int(fields[4])
     header = ("| model | NME | gender | smile | glasses | pose | mean attr. | NME FGSM "
-              "0.01 / 0.03 / 0.1 | weights (last epoch) | not clearly above trivial | wall s |")
-    lines = [header, "|" + " --- |" * 11,
+              "0.01 / 0.03 / 0.1 | weights (last epoch) | training-loss angle | not clearly above "
+              "trivial | wall s |")
+    lines = [header, "|" + " --- |" * 12,
              f"| trivial: mean training shape; training majority class | {base['nme']:.4f} | "
              + " | ".join(f"{100 * base[t]:.1f}" for t in ATTRIBUTES)
-             + f" | {100 * np.mean([base[t] for t in ATTRIBUTES]):.1f} | | | | |",
+             + f" | {100 * np.mean([base[t] for t in ATTRIBUTES]):.1f} | | | | | |",
              "| trivial: test-set majority share (oracle) | | "
              + " | ".join(f"{100 * base[t + '_oracle']:.1f}" for t in ATTRIBUTES)
-             + f" | {100 * np.mean([base[t + '_oracle'] for t in ATTRIBUTES]):.1f} | | | | |"]
+             + f" | {100 * np.mean([base[t + '_oracle'] for t in ATTRIBUTES]):.1f} | | | | | |"]
     for run in runs:
         path = os.path.join(root, run, "metrics.json")
         if not os.path.exists(path):
-            lines.append(f"| {run} | (not run) | | | | | | | | | |")
+            lines.append(f"| {run} | (not run) | | | | | | | | | | |")
             continue
         metrics = json.load(open(path, encoding="utf-8"))
         for model in metrics["models"]:
@@ -102,7 +121,8 @@ def main() -> None:
             if nme is not None and nme > (1 - MARGIN_NME) * base["nme"]:
                 below.insert(0, "landmarks")
             lines.append(f"| {name} | {nme:.4f} | " + " | ".join(cells)
-                         + f" | {mean_acc} | {attacked} | {weights} | {', '.join(below)} | "
+                         + f" | {mean_acc} | {attacked} | {weights} | "
+                         f"{loss_angle(root, run, model)} | {', '.join(below)} | "
                          f"{walls.get(run, '')} |")
     print("\n".join(lines))
 
