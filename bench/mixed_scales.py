@@ -8,7 +8,9 @@ square's centre ((x, y) / 36 - 0.5, mse: ~0.05 at the start, ~1e-3 once learned)
 start). LeNet, Adam 3e-3, batch 50, 1,200 training / 400 test images.
 
 For every method: the mean task weights of the last epoch, test MAE of "where" (the best
-constant scores CONST) and accuracy of "row" (majority ~0.37).
+constant scores CONST) and accuracy of "row" (majority ~0.37). The "std" rows train with
+--regression_loss_units=standardized: their "where mse" is in units of the training
+targets' variance (~1 for the best constant), the others' in squared coordinates.
 
 Usage (from the repository root):
     python bench/mixed_scales.py [--epochs 8] [--out bench/MIXED_SCALES.md]
@@ -17,6 +19,7 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import os
 import sys
@@ -33,7 +36,7 @@ from mtl_tf.config import RunConfig  # noqa: E402
 from mtl_tf.data.multitask import MultiTaskData  # noqa: E402
 from mtl_tf.methods import get_method  # noqa: E402
 from mtl_tf.orchestration.model import train_model  # noqa: E402
-from mtl_tf.tasks import TaskSpec  # noqa: E402
+from mtl_tf.tasks import TaskSpec, with_target_std  # noqa: E402
 from mtl_tf.training.fit import plan_models  # noqa: E402
 
 SPECS = (TaskSpec("where", "regression", 2), TaskSpec("row", "classification", 3))
@@ -48,6 +51,12 @@ RUNS = (
     ("mgda loss+", "mgda", {"grad_normalization": "loss+"}),
     ("pareto_mtl", "pareto_mtl", {"num_preferences": 3}),
     ("pareto_mtl initial", "pareto_mtl", {"num_preferences": 3, "pareto_loss_scale": "initial"}),
+    # --regression_loss_units=standardized: the mse of `where` in units of its training std.
+    ("gs std", "gs", {"regression_loss_units": "standardized"}),
+    ("mgda none std", "mgda", {"grad_normalization": "none",
+                               "regression_loss_units": "standardized"}),
+    ("pareto_mtl std", "pareto_mtl", {"num_preferences": 3,
+                                      "regression_loss_units": "standardized"}),
 )
 
 
@@ -87,11 +96,15 @@ def main() -> None:
             RunConfig(), method=method, backbone="lenet", epochs=args.epochs, batch_size=50,
             learning_rate=3e-3, etas=(), verbose=0, seed=0, **extra)
         spec = get_method(method)
+        run_data = data
+        if config.regression_loss_units == "standardized":  # as mtl_tf.orchestration.runs
+            run_data = copy.copy(data)
+            run_data.tasks = with_target_std(data.tasks, data.train_labels)
         for plan in plan_models(config, spec, data.task_names, data.num_examples("train")):
             keras.utils.set_random_seed(0)
             start = time.time()
             with tempfile.TemporaryDirectory() as tmp:
-                _, summary, _ = train_model(config, spec, data, plan, tmp)
+                _, summary, _ = train_model(config, spec, run_data, plan, tmp)
             weights = summary.get("task_weights") or {}
             name = label if plan.name == spec.name else f"{label} {plan.name}"
             rows.append((name, weights.get("where"), weights.get("row"),

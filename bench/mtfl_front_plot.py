@@ -22,17 +22,25 @@ from mtfl_landmarks_table import DATA_DIR, baselines  # noqa: E402
 
 ATTRIBUTES = ("gender", "smile", "glasses", "pose")
 # (run directory prefix, legend label, marker); Pareto runs may be split per preference.
-GROUPS = (("stl_landmarks", "STL landmarks (NME only)", "s"), ("gs", "GS", "o"),
+GROUPS = (("stl_landmarks", "STL landmarks (NME only)", "s"), ("gs", "GS, equal weights", "o"),
+          ("gs_grid", "GS, grid search (MTVIB's baseline)", "p"),
           ("uwl", "UWL", "^"), ("mtvib", "MTVIB", "D"),
           ("pareto_scaled", "Pareto MTL, --pareto_loss_scale=initial", "*"),
-          ("pareto_reference", "Pareto MTL, reference (raw losses)", "x"))
+          ("pareto_reference", "Pareto MTL, reference (raw losses)", "x"),
+          ("pareto_standardized", "Pareto MTL, reference on standardized losses", "P"))
+
+
+def _group(name: str) -> str | None:
+    """The group prefix a run directory belongs to: the longest that matches."""
+    matches = [p for p, _, _ in GROUPS if name == p or name.startswith(p + "_")]
+    return max(matches, key=len) if matches else None
 
 
 def points(root: str, prefix: str) -> list[tuple[float, float | None, str]]:
     out = []
     for name in sorted(os.listdir(root)):
         path = os.path.join(root, name, "metrics.json")
-        if not (name == prefix or name.startswith(prefix + "_")) or not os.path.exists(path):
+        if _group(name) != prefix or not os.path.exists(path):
             continue
         for model in json.load(open(path, encoding="utf-8"))["models"]:
             nme = (model.get("error") or {}).get("landmarks", {}).get("nme")
