@@ -19,7 +19,6 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import os
 import sys
@@ -36,7 +35,7 @@ from mtl_tf.config import RunConfig  # noqa: E402
 from mtl_tf.data.multitask import MultiTaskData  # noqa: E402
 from mtl_tf.methods import get_method  # noqa: E402
 from mtl_tf.orchestration.model import train_model  # noqa: E402
-from mtl_tf.tasks import TaskSpec, with_target_std  # noqa: E402
+from mtl_tf.tasks import TaskSpec  # noqa: E402
 from mtl_tf.training.fit import plan_models  # noqa: E402
 
 SPECS = (TaskSpec("where", "regression", 2), TaskSpec("row", "classification", 3))
@@ -96,10 +95,7 @@ def main() -> None:
             RunConfig(), method=method, backbone="lenet", epochs=args.epochs, batch_size=50,
             learning_rate=3e-3, etas=(), verbose=0, seed=0, **extra)
         spec = get_method(method)
-        run_data = data
-        if config.regression_loss_units == "standardized":  # as mtl_tf.orchestration.runs
-            run_data = copy.copy(data)
-            run_data.tasks = with_target_std(data.tasks, data.train_labels)
+        run_data = data.with_regression_loss_units(config.regression_loss_units)
         for plan in plan_models(config, spec, data.task_names, data.num_examples("train")):
             keras.utils.set_random_seed(0)
             start = time.time()

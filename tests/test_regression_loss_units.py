@@ -142,3 +142,20 @@ def test_a_csv_without_a_regression_column_is_refused_before_tensorflow(tmp_path
     assert result.stderr.splitlines() == [
         f"error: --regression_loss_units=standardized rescales regression losses, and "
         f"--dataset=csv:{table} --tasks=size has no regression task; drop the flag"]
+
+
+def test_data_with_regression_loss_units_shares_the_arrays():
+    from mtl_tf.data.multitask import MultiTaskData
+
+    rng = np.random.default_rng(2)
+    labels = {"kind": rng.integers(0, 3, 8), "shape": rng.normal(0, 4, (8, 3)),
+              "weight": rng.normal(70, 12, (8, 1))}
+    images = np.zeros((8, 4, 4), np.uint8)
+    data = MultiTaskData("toy", SPECS, (4, 4, 1), images, labels, images, labels, "test")
+    assert data.with_regression_loss_units("raw") is data
+    scaled = data.with_regression_loss_units("standardized")
+    assert scaled.tasks == with_target_std(SPECS, data.train_labels)
+    assert data.tasks == SPECS  # the original is untouched
+    assert scaled.train_images is data.train_images
+    with pytest.raises(ValueError, match="unknown regression loss units 'z'"):
+        data.with_regression_loss_units("z")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mtl_tf.tasks import TaskSpec, as_label_dict
+from mtl_tf.tasks import TaskSpec, as_label_dict, with_target_std
 
 SPLITS = ("train", "val", "test")
 
@@ -98,6 +99,20 @@ class MultiTaskData:
         if labels is None:
             raise ValueError(f"the {self.name} data has no {split!r} split")
         return {t: labels[t] for t in (tasks if tasks is not None else self.task_names)}
+
+    def with_regression_loss_units(self, units: str) -> MultiTaskData:
+        """This data set with its regression losses in ``units``: ``"raw"`` returns it
+        as it is; ``"standardized"`` a shallow copy whose regression specs carry the
+        training targets' std (`mtl_tf.tasks.with_target_std`; ValueError without a
+        regression task). The arrays are shared, not copied."""
+        if units == "raw":
+            return self
+        if units != "standardized":
+            raise ValueError(f"unknown regression loss units {units!r}; allowed: raw, "
+                             "standardized")
+        out = copy.copy(self)
+        out.tasks = with_target_std(self.tasks, self.train_labels)
+        return out
 
     def label_matrix(self, split: str) -> np.ndarray:
         """int32 ``[N, T]`` labels of an all-classification split, column k = task k

@@ -26,7 +26,6 @@ attack (`mtl_tf.evaluation`), and writes metrics.json.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import os
 import time
@@ -49,7 +48,6 @@ from mtl_tf.evaluation.tensorboard_summaries import write_run_summaries
 from mtl_tf.io_utils import atomic_write_json, atomic_write_text
 from mtl_tf.orchestration.grid_search import run_grid_search
 from mtl_tf.orchestration.model import train_model
-from mtl_tf.tasks import with_target_std
 from mtl_tf.training import distribute
 from mtl_tf.training.fit import ModelPlan, plan_models
 from mtl_tf.weighting import registered
@@ -114,10 +112,8 @@ def run(config: RunConfig, data=None, extra_files: dict[str, str] | None = None)
 
     if data is None:
         data = load_run_dataset(config)
-    if config.regression_loss_units == "standardized":
-        # The specs (so metrics.json, a restored model and its attacks) carry the scales.
-        data = copy.copy(data)
-        data.tasks = with_target_std(data.tasks, data.train_labels)
+    # The specs (so metrics.json, a restored model and its attacks) carry the scales.
+    data = data.with_regression_loss_units(config.regression_loss_units)
     if config.grid_points:
         grid_weight_vectors(len(data.task_names), config.grid_points)  # validate before writing
         plans = []
