@@ -96,6 +96,17 @@ def test_main_trains_on_standardised_losses_and_serves_the_targets_units(tmp_pat
     prediction = served.signatures["serving_default"](
         image=tf.constant(images, tf.float32) / 255.0)["weight_prediction"].numpy()
     assert abs(float(prediction.mean()) - float(train_weight.mean())) < 5 * train_weight.std()
+    # The export records the scales, so scoring the served model attacks the run's loss.
+    assert json.loads((export / "uwl" / "1" / "assets.extra" /
+                       "regression_loss_scales.json").read_text()) == {
+        "weight": list(spec.target_std)}
+    served_eval = _main("--mode=eval", f"--saved_model={export / 'uwl' / '1'}", *common,
+                        f"--output_dir={tmp_path / 'served'}")
+    assert served_eval.returncode == 0, served_eval.stderr
+    scored = json.loads((tmp_path / "served" / "saved_model_eval.json").read_text())
+    for eta in ("0", "0.1"):
+        assert scored["robustness"]["error"][eta]["weight"] == pytest.approx(
+            metrics["robustness"]["error"][eta]["weight"], rel=1e-3, abs=1e-5)
     # Re-evaluating the run (its restored model, attacked on the same loss) gives its numbers.
     again = _main("--mode=eval", f"--run_dir={run}", "--verbose=0")
     assert again.returncode == 0, again.stderr

@@ -77,6 +77,9 @@ SERVING_UINT8 = "serving_uint8"
 INPUT_FLOAT = "image"
 INPUT_UINT8 = "image_uint8"
 CLASS_NAMES_FILE = "class_names.json"
+# {task: [scale per output]} of regression heads trained on standardized losses
+# (`TaskSpec.target_std`): what `--mode=eval --saved_model` attacks is the run's loss.
+LOSS_SCALES_FILE = "regression_loss_scales.json"
 # The error a client gets from serving_default for a non-finite or out-of-range pixel.
 FLOAT_INPUT_POLICY = (
     "image must be finite float32 in [0, 1]; for 0..255 pixels use the serving_uint8 "
@@ -254,7 +257,8 @@ def export_model(
     Returns:
       The new version directory ``<export_dir>/<model_name>/<version>``; the version is
       one more than the largest existing one (1 for a new model). Existing versions are
-      never touched.
+      never touched. Heads trained on standardized losses also get
+      ``assets.extra/regression_loss_scales.json`` (see `read_loss_scales`).
 
     Raises:
       ValueError: `model_name` is not a safe directory name, the input shape is not
@@ -266,6 +270,8 @@ def export_model(
     names = {t: tuple(str(n) for n in class_names[t]) for t in served
              if class_names and t in class_names}
     input_shape = _input_shape(trainer)
+    scales = {s.name: list(s.target_std) for s in getattr(trainer, "task_specs", ())
+              if s.name in served and s.target_std is not None}
     # Traced and warmed up before the temporary directory exists: a model that cannot
     # be traced, or warm-up images it refuses, fail here without touching export_dir.
     module = _ServingModule(trainer, input_shape, names)
@@ -281,7 +287,22 @@ def export_model(
                 json.dump({t: list(n) for t, n in names.items()}, f, indent=2,
                           ensure_ascii=False)
                 f.write("\n")
+        if scales:
+            with open(os.path.join(extra, LOSS_SCALES_FILE), "w", encoding="utf-8") as f:
+                json.dump(scales, f, indent=2)
+                f.write("\n")
         if source is not None:
             write_source(tmp, dict(source))
 
     return publish_new_version(os.path.join(export_dir, model_name), write)
+
+
+def read_loss_scales(version_dir: str) -> dict[str, tuple[float, ...]]:
+    """The per-output loss scales an export recorded for its regression heads
+    (``TaskSpec.target_std``, `--regression_loss_units=standardized`); {} when the
+    heads were trained on raw losses or the export predates the file."""
+    path = os.path.join(version_dir, ASSETS_EXTRA, LOSS_SCALES_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return {str(t): tuple(float(v) for v in s) for t, s in json.load(f).items()}

@@ -26,6 +26,7 @@ from mtl_tf.evaluation.robustness import (
     split_protocol_result,
 )
 from mtl_tf.evaluation.tensorboard_summaries import write_run_summaries
+from mtl_tf.export.saved_model import read_loss_scales
 from mtl_tf.io_utils import atomic_write_json
 from mtl_tf.methods import get_method
 from mtl_tf.run_dir import REEVALUATION_FIELDS, locked
@@ -166,7 +167,11 @@ def evaluate_saved_model(path: str, config: RunConfig) -> dict:
     # Only the test pairs: a served model trains nothing (they are the same pairs, each
     # split has its own seed).
     data = load_run_dataset(config, test_only=True)
-    model = SavedModelClassifier(path, data.task_names, data.input_shape, data.tasks)
+    # The scales its regression heads were trained with: the attacked loss is the run's.
+    scales = read_loss_scales(path)
+    specs = tuple(dataclasses.replace(s, target_std=scales[s.name])
+                  if s.is_regression and s.name in scales else s for s in data.tasks)
+    model = SavedModelClassifier(path, data.task_names, data.input_shape, specs)
     indices = [data.task_names.index(t) for t in model.task_names]
     test_ds = split_dataset(data, "test", indices, config.batch_size, shuffle=False,
                             seed=config.seed)
