@@ -16,8 +16,11 @@
       "task_specs": [{"name": "top_left", "kind": "classification", "size": 10}, ...],
                                        # mtl_tf.tasks.TaskSpec.to_json; a regression task
                                        # adds "loss" (mse | l1) and maybe "landmark_eyes"
+                                       # and "target_std" (--regression_loss_units)
       "accuracy": {"top_left": 0.91, "bottom_right": 0.89},   # classification tasks only
       "loss": {"top_left": 0.31, "bottom_right": 0.35},       # test loss of every task
+                                       # (a regression's in its training units: divided
+                                       # by target_std when the spec has one)
       "error": {"landmarks": {"mae": 0.02, "rmse": 0.03, "nme": 0.09}},
                                        # regression tasks only (absent without any)
       "joint_accuracy": 0.83,          # fraction of test examples with every
