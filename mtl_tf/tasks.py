@@ -226,10 +226,11 @@ def with_target_std(
     every weighting but uncertainty weighting compares or adds the raw losses, and a
     regression in small units (MTFL landmarks in image-normalised coordinates: mse
     ~3e-3 at the mean shape, against cross-entropies of ~0.7) is then all but ignored
-    by the sum (GS), drowned by the bottleneck's KL and sampling noise (MTVIB), or
-    treated as solved by MGDA-type descent. Standardising targets before fitting is
-    the usual remedy; this keeps predictions, metrics and exports in the target's own units and only
-    rescales the loss. An output that is constant in the training data keeps scale 1.
+    by the sum (GS) and drowned by the bottleneck's KL and sampling noise (MTVIB).
+    Min-norm methods (MGDA, Pareto MTL) answer to gradient sizes instead, and move the
+    other way (bench/MIXED_SCALES.md). Standardising targets before fitting is the
+    usual remedy; this keeps predictions, metrics and exports in the target's own units
+    and only rescales the loss. An output constant in the training data keeps scale 1.
 
     Args:
       specs: The tasks, in head order.

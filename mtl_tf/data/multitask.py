@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mtl_tf.choices import REGRESSION_LOSS_UNITS
 from mtl_tf.tasks import TaskSpec, as_label_dict, with_target_std
 
 SPLITS = ("train", "val", "test")
@@ -107,9 +108,9 @@ class MultiTaskData:
         regression task). The arrays are shared, not copied."""
         if units == "raw":
             return self
-        if units != "standardized":
-            raise ValueError(f"unknown regression loss units {units!r}; allowed: raw, "
-                             "standardized")
+        if units not in REGRESSION_LOSS_UNITS:
+            raise ValueError(f"unknown regression loss units {units!r}; allowed: "
+                             f"{', '.join(REGRESSION_LOSS_UNITS)}")
         out = copy.copy(self)
         out.tasks = with_target_std(self.tasks, self.train_labels)
         return out
