@@ -20,6 +20,8 @@
 #   pareto_scaled         all 5 preferences, --pareto_loss_scale=initial, one run
 #   pareto_scaled_<i>     preference i only (a run of its own, to run in parallel)
 #   pareto_reference_<i>  preference i, --pareto_loss_scale=none (the reference)
+#   pareto_unit_<i>       preference i, --pareto_grad_normalization=l2 (min-norm steps on
+#                         unit-length gradients; not the reference)
 # The two tables of bench/MTFL_LANDMARKS.md:
 #   bench/mtfl_landmarks.sh runs/mtfl10 stl gs uwl mtvib pareto_scaled \
 #       pareto_reference_0 pareto_reference_4
@@ -60,6 +62,8 @@ for job in "$@"; do
                            --preference_index="${job##*_}" ;;
     pareto_reference_[0-4]) run "$job" "${pareto[@]}" --pareto_loss_scale=none \
                               --preference_index="${job##*_}" ;;
+    pareto_unit_[0-4]) run "$job" "${pareto[@]}" --pareto_loss_scale=none \
+                         --pareto_grad_normalization=l2 --preference_index="${job##*_}" ;;
     *) echo "unknown job $job" >&2; exit 2 ;;
   esac
 done

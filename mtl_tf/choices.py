@@ -27,6 +27,7 @@ __all__ = [
     "ENCODERS",
     "GRAD_NORMALIZATIONS",
     "PARETO_LOSS_SCALES",
+    "PARETO_GRAD_NORMALIZATIONS",
     "REGRESSION_LOSS_UNITS",
     "GRAD_WRT",
     "GRADNORM_UPDATES",
@@ -94,6 +95,8 @@ GRAD_WRT: tuple[str, ...] = ("params", "representation")
 GRAD_NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")
 # `mtl_tf.weighting.pareto_mtl.LOSS_SCALES`: what Pareto MTL's preferences are defined on.
 PARETO_LOSS_SCALES: tuple[str, ...] = ("none", "initial")
+# `mtl_tf.weighting.pareto_mtl.GRAD_NORMALIZATIONS`: how its min-norm vectors are scaled.
+PARETO_GRAD_NORMALIZATIONS: tuple[str, ...] = ("none", "l2")
 # `mtl_tf.tasks.with_target_std`: the units regression losses are measured in.
 REGRESSION_LOSS_UNITS: tuple[str, ...] = ("raw", "standardized")
 # `mtl_tf.evaluation.attacks.ATTACKS`.

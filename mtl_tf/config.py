@@ -109,6 +109,8 @@ class RunConfig:
     pareto_max_init_epochs: float = 2.0
     # "none": the reference, preferences on the raw losses; "initial": on L_i / L_i(0).
     pareto_loss_scale: str = "none"
+    # "none": the reference, min-norm on the raw gradients; "l2": on unit-length ones.
+    pareto_grad_normalization: str = "none"
     # Synthetic example (Pareto MTL §5): runs of gs / mgda (Pareto MTL: one per preference).
     synthetic_runs: int = 10
     # Adversarial evaluation (MTVIB eq. 25) of every trained model on the test set.

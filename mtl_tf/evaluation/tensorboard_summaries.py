@@ -86,7 +86,7 @@ _WEIGHTING_HPARAMS = {
     "gradnorm": ("gradnorm_alpha", "gradnorm_lr", "gradnorm_update"),
     "mgda": ("grad_wrt", "grad_normalization"),
     "pareto_mtl": ("num_preferences", "pareto_epsilon", "pareto_max_init_epochs",
-                   "pareto_loss_scale"),
+                   "pareto_loss_scale", "pareto_grad_normalization"),
 }
 # The image tags, and the report figure each is.
 _FIGURES: tuple[tuple[str, Callable[[dict, str], str | None]], ...] = (

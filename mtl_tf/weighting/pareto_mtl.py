@@ -47,6 +47,22 @@ L~_i = L_i / c_i, c_i the task's loss at the first training step (GradNorm's L_i
 the constraints use L~ / ||L~||, the Gram matrix of the gradients of L~ is
 D^-1 M D^-1 with D = diag(c), and since sum_i a~_i grad L~_i = sum_i (a~_i / c_i) grad L_i
 the weights applied to the raw losses are a~ / c. ``"none"`` (default) is the reference.
+
+Gradients of different sizes (`grad_normalization`). The min-norm element of a hull puts
+its weight on the *shortest* vectors: a task whose gradient is 10x the others' gets a
+weight near 0 and is trained only through what the other tasks' directions happen to do
+for it (measured on MTFL landmarks, bench/MTFL_LANDMARKS.md). With
+``grad_normalization="l2"`` every vector of the problem, task gradients and active
+constraint gradients alike, is divided by its norm before the solve: rows r with norms
+n_r = sqrt((B M B^T)_rr), Gram D^-1 B M B^T D^-1, min-norm weights w, and the task
+weights alpha = B^T (w / n), so that the update sum_i alpha_i g_i is the min-norm element
+d of the *unit* vectors. It is still a common descent direction (d . v_r >= ||d||^2 for
+every unit row v_r, hence d . g_i > 0 for every task and active constraint while d != 0),
+and each task's descent is now at least ||d||^2 ||g_i||, in proportion to its own
+gradient. The main-phase rescaling to sum_i |alpha_i| = m follows as usual. Not the
+reference (which solves on the raw gradients: ``"none"``, the default); unlike MGDA's
+reference normalisation (`mtl_tf.weighting.mgda`), the weights are mapped back so that
+the step is the direction that was solved for.
 """
 
 from __future__ import annotations
@@ -66,8 +82,13 @@ PHASE_INIT = 0
 PHASE_MAIN = 1
 # What the preferences are defined on: the raw losses (the reference) or L_i / L_i(0).
 LOSS_SCALES = ("none", "initial")
+# How the vectors of the min-norm problem are scaled before the solve: as they are (the
+# reference) or to unit length.
+GRAD_NORMALIZATIONS = ("none", "l2")
 # Floor of a first-step loss used as a scale (a task that starts at exactly 0 loss).
 _MIN_SCALE = 1e-12
+# Norms below this are treated as 1 by the l2 gradient normalisation.
+_MIN_NORM = 1e-30
 
 
 @register("pareto_mtl")
@@ -89,6 +110,9 @@ class ParetoMTLWeighting(Weighting):
       tol: the min-norm solver's tolerance.
       loss_scale: "none" (the reference) or "initial": run Alg. 1 on each loss divided
         by its first-step value (module docstring), for losses of different scales.
+      grad_normalization: "none" (the reference) or "l2": solve the min-norm problems
+        (eq. 9, 14) on unit-length task and constraint gradients (module docstring),
+        for tasks whose gradients differ in size.
 
     State (non-trainable variables, checkpointed with the model so that a resumed run
     continues in the right phase): `phase` (0 = feasible start, 1 = main), `init_steps`
@@ -112,9 +136,15 @@ class ParetoMTLWeighting(Weighting):
         max_iters: int = 250,
         tol: float = 1e-5,
         loss_scale: str = "none",
+        grad_normalization: str = "none",
         **kwargs: Any,
     ) -> None:
         super().__init__(num_tasks, **kwargs)
+        if grad_normalization not in GRAD_NORMALIZATIONS:
+            raise ValueError(
+                "--pareto_grad_normalization must be one of "
+                f"{', '.join(GRAD_NORMALIZATIONS)}, got {grad_normalization!r}"
+            )
         if loss_scale not in LOSS_SCALES:
             raise ValueError(
                 f"--pareto_loss_scale must be one of {', '.join(LOSS_SCALES)}, "
@@ -147,6 +177,7 @@ class ParetoMTLWeighting(Weighting):
         self.max_iters = int(max_iters)
         self.tol = float(tol)
         self.loss_scale = loss_scale
+        self.grad_normalization = grad_normalization
         others = np.delete(self.preferences, self.preference_index, axis=0)
         # Row j: u_j - u_k, the coefficients of constraint G_j on the losses (eq. 17).
         self.constraint_matrix = others - self.preferences[self.preference_index]
@@ -207,6 +238,7 @@ class ParetoMTLWeighting(Weighting):
             max_iters=config.min_norm_max_iters,
             tol=config.min_norm_tol,
             loss_scale=config.pareto_loss_scale,
+            grad_normalization=config.pareto_grad_normalization,
         )
 
     # ------------------------------------------------------------------ pieces
@@ -222,10 +254,22 @@ class ParetoMTLWeighting(Weighting):
         return self.constraint_values(task_losses) > -self.epsilon
 
     def _solve(self, rows: tf.Tensor, gram: tf.Tensor) -> tf.Tensor:
-        """alpha = rows^T w, w the min-norm weights of the vectors rows @ grads (eq. 14)."""
+        """alpha = rows^T w, w the min-norm weights of the vectors rows @ grads (eq. 14).
+
+        With ``grad_normalization="l2"`` the vectors are first scaled to unit length and
+        alpha = rows^T (w / n), n their norms (module docstring).
+        """
         sub_gram = tf.matmul(tf.matmul(rows, gram), rows, transpose_b=True)
-        w, _ = min_norm_element(sub_gram, max_iters=self.max_iters, tol=self.tol)
-        return tf.linalg.matvec(rows, w, transpose_a=True)
+        if self.grad_normalization == "none":
+            w, _ = min_norm_element(sub_gram, max_iters=self.max_iters, tol=self.tol)
+            return tf.linalg.matvec(rows, w, transpose_a=True)
+        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(sub_gram), 0.0))
+        # A zero vector (a task or constraint with no gradient) stays as it is: it is
+        # already the min-norm element, and dividing by 0 would only give NaNs.
+        norms = tf.where(norms > _MIN_NORM, norms, tf.ones_like(norms))
+        unit_gram = sub_gram / (norms[:, None] * norms[None, :])
+        w, _ = min_norm_element(unit_gram, max_iters=self.max_iters, tol=self.tol)
+        return tf.linalg.matvec(rows, w / norms, transpose_a=True)
 
     def init_weights(self, active: tf.Tensor, gram: tf.Tensor) -> tf.Tensor:
         """Feasible-start weights alpha = A_act^T beta (Pareto MTL eq. 9), float64 [m].
@@ -335,6 +379,7 @@ class ParetoMTLWeighting(Weighting):
             "max_init_steps": self.max_init_steps,
             "rescale": self.rescale,
             "loss_scale": self.loss_scale,
+            "grad_normalization": self.grad_normalization,
             "phase": "init" if int(self.phase.numpy()) == PHASE_INIT else "main",
             "init_steps": int(self.init_steps.numpy()),
             "active_constraints": [int(v) for v in self.active_mask.numpy()],

@@ -61,6 +61,13 @@ flags.DEFINE_enum("pareto_loss_scale", _DEFAULTS.pareto_loss_scale,
                   "task losses; initial: on each loss divided by its value at the first "
                   "step, for tasks whose losses differ in scale (e.g. a regression beside "
                   "classifications).")
+flags.DEFINE_enum("pareto_grad_normalization", _DEFAULTS.pareto_grad_normalization,
+                  list(choices.PARETO_GRAD_NORMALIZATIONS),
+                  "Pareto MTL: none (the reference): min-norm steps on the raw task and "
+                  "constraint gradients, which favour the tasks with the smallest "
+                  "gradients; l2: on unit-length gradients, for tasks whose gradients "
+                  "differ in size (e.g. a many-output regression beside "
+                  "classifications).")
 flags.DEFINE_integer("synthetic_runs", _DEFAULTS.synthetic_runs,
                      "Synthetic example: random starts of gs / mgda.", lower_bound=1)
 
