@@ -27,7 +27,8 @@ GROUPS = (("stl_landmarks", "STL landmarks (NME only)", "s"), ("gs", "GS, equal 
           ("uwl", "UWL", "^"), ("mtvib", "MTVIB", "D"),
           ("pareto_scaled", "Pareto MTL, --pareto_loss_scale=initial", "*"),
           ("pareto_reference", "Pareto MTL, reference (raw losses)", "x"),
-          ("pareto_standardized", "Pareto MTL, reference on standardized losses", "P"))
+          ("pareto_standardized", "Pareto MTL, reference on standardized losses", "P"),
+          ("pareto_unit", "Pareto MTL, unit-length gradients (standardized losses)", "v"))
 
 
 def _group(name: str) -> str | None:

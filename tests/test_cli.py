@@ -238,7 +238,7 @@ def test_name_lists_equal_the_registries_they_mirror():
     from mtl_tf.orchestration.experiments import EXPERIMENTS
     from mtl_tf.training import distribute
     from mtl_tf.training.fit import make_optimizer
-    from mtl_tf.weighting import mgda
+    from mtl_tf.weighting import mgda, pareto_mtl
 
     assert choices.METHODS == tuple(methods.available_methods())
     assert choices.DATASETS == datasets.DATASETS
@@ -252,6 +252,8 @@ def test_name_lists_equal_the_registries_they_mirror():
     assert choices.STRATEGIES == distribute.STRATEGIES
     assert choices.GRAD_WRT == mgda.GRAD_WRT
     assert choices.GRAD_NORMALIZATIONS == mgda.NORMALIZATIONS
+    assert choices.PARETO_LOSS_SCALES == pareto_mtl.LOSS_SCALES
+    assert choices.PARETO_GRAD_NORMALIZATIONS == pareto_mtl.GRAD_NORMALIZATIONS
     assert choices.ATTACKS == tuple(attacks.ATTACKS)
     # The optimizers: each name builds one, and nothing else does.
     for name in choices.OPTIMIZERS:

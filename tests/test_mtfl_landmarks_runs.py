@@ -72,10 +72,11 @@ def test_eval_mode_rescores_and_export_serves_predictions(mini_root, tmp_path):
 
 
 def test_cli_pareto_mtl_on_rescaled_losses_trains_exports_and_rescores(mini_root, tmp_path):
-    """The user path of --pareto_loss_scale=initial: main.py with export on, then
-    --eval_only on the run. The landmark mse starts far below the cross-entropies; the
-    first-step losses are recorded as the scales, and the weights applied to the raw
-    landmark loss are scaled up by the same factor."""
+    """The user path of --pareto_loss_scale=initial with
+    --pareto_grad_normalization=l2: main.py with export on, then --eval_only on the run.
+    The landmark mse starts far below the cross-entropies; the first-step losses are
+    recorded as the scales, and the weights applied to the raw landmark loss are scaled
+    up by the same factor."""
     import json
     import subprocess
     import sys
@@ -92,7 +93,8 @@ def test_cli_pareto_mtl_on_rescaled_losses_trains_exports_and_rescores(mini_root
     result = main("--method=pareto_mtl", "--dataset=mtfl", f"--data_dir={mini_root}",
                   f"--tasks={','.join(TASKS)}", "--image_size=36", "--train_size=0",
                   "--test_size=0", "--epochs=1", "--batch_size=8", "--num_preferences=3",
-                  "--pareto_loss_scale=initial", "--etas=0,0.1", "--verbose=0",
+                  "--pareto_loss_scale=initial", "--pareto_grad_normalization=l2",
+                  "--etas=0,0.1", "--verbose=0",
                   f"--output_dir={out}", f"--export_dir={export_dir}")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
     with open(os.path.join(out, "metrics.json")) as f:
@@ -101,11 +103,14 @@ def test_cli_pareto_mtl_on_rescaled_losses_trains_exports_and_rescores(mini_root
     assert len(models) == 3
     for model in models:
         assert model["loss_scale"] == "initial"
+        assert model["grad_normalization"] == "l2"
         scales = dict(zip(TASKS, model["initial_losses"], strict=True))
         # mse of coordinates in [0, 1] vs cross-entropies near ln 2 and ln 5.
         assert 0 < scales["landmarks"] < 0.2 < scales["gender"] < scales["pose"]
     with open(os.path.join(out, "flags.txt")) as f:
-        assert "--pareto_loss_scale=initial" in f.read()
+        flags_text = f.read()
+    assert "--pareto_loss_scale=initial" in flags_text
+    assert "--pareto_grad_normalization=l2" in flags_text
     assert sorted(n for n in os.listdir(export_dir) if n != "models.config") == [
         f"pareto_mtl_preference_{i}" for i in range(3)]
     loaded = tf.saved_model.load(os.path.join(export_dir, "pareto_mtl_preference_1", "1"))

@@ -25,8 +25,12 @@ from tests.reference_qp import exact_min_norm
 # ---------------------------------------------------------------- numpy references
 
 
-def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True):
-    """Pareto MTL weights on the ACTIVE SUBSET only (eq. 9 / eq. 14 + 18), in numpy."""
+def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True,
+                    unit=False):
+    """Pareto MTL weights on the ACTIVE SUBSET only (eq. 9 / eq. 14 + 18), in numpy.
+
+    `unit`: the min-norm problem on the vectors divided by their norms, the weights
+    divided by the same norms (--pareto_grad_normalization=l2)."""
     u = prefs / np.linalg.norm(prefs, axis=1, keepdims=True)
     a = np.delete(u, k, axis=0) - u[k]
     active = a @ (losses / np.linalg.norm(losses)) > -epsilon
@@ -35,6 +39,8 @@ def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True
         return np.zeros(m), active  # no feasible-start step (the reference returns zeros)
     rows = a[active] if phase == "init" else np.concatenate([np.eye(m), a[active]])
     vectors = rows @ grads
+    norms = np.linalg.norm(vectors, axis=1) if unit else np.ones(len(rows))
+    vectors = vectors / norms[:, None]
     gram = vectors @ vectors.T
     if len(rows) == 2:
         # Two vectors: the reference solvers' closed form, gamma clamped to [0.001, 0.999].
@@ -43,7 +49,7 @@ def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True
         weights = np.array([gamma, 1.0 - gamma])
     else:
         weights = exact_min_norm(gram)[1]
-    alpha = rows.T @ weights
+    alpha = rows.T @ (weights / norms)
     if phase == "main" and rescale:
         alpha = alpha * m / np.abs(alpha).sum()
     return alpha, active
@@ -399,6 +405,81 @@ def test_loss_scale_is_validated_and_checkpointed(tmp_path):
     np.testing.assert_allclose(fresh.initial_losses.numpy(), [0.004, 0.7], rtol=1e-6)
     config = RunConfig(pareto_loss_scale="initial")
     assert build_weighting("pareto_mtl", 2, config).loss_scale == "initial"
+
+
+# ---------------------------------------------------------------- gradients of different sizes
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_l2_grad_normalization_is_the_min_norm_of_unit_vectors(seed):
+    """--pareto_grad_normalization=l2: both phases solve on unit-length task and
+    constraint gradients (numpy reference on the active subset), weights mapped back."""
+    rng = np.random.default_rng(100 + seed)
+    m = 2 + seed % 3
+    prefs = preference_vectors(m, 5)
+    k = int(rng.integers(5))
+    # Gradients of very different sizes, as a regression beside classifications.
+    grads = rng.normal(size=(m, 9)) * np.geomspace(1.0, 50.0, m)[:, None]
+    for phase, cap in (("init", 5), ("main", 0)):
+        losses = rng.uniform(0.1, 2.0, m)
+        w = ParetoMTLWeighting(m, prefs, k, max_init_steps=cap, grad_normalization="l2")
+        alpha = _weights(w, losses, grads)
+        expected, active = reference_alpha(prefs, k, losses, grads, phase=phase, unit=True)
+        if phase == "init" and not active.any():
+            continue  # nothing to start from: the main phase ran (tested below)
+        np.testing.assert_array_equal(w.active_mask.numpy().astype(bool), active)
+        np.testing.assert_allclose(alpha, expected, rtol=2e-3, atol=1e-6)
+    assert w.describe()["grad_normalization"] == "l2"
+
+
+def test_l2_grad_normalization_balances_a_task_with_a_large_gradient():
+    """A 10-output regression's gradient 20x the classifications' (MTFL landmarks): the
+    reference's min-norm step barely descends along it (nor along the active
+    constraints); the unit-vector step is the direction whose smallest cosine with any
+    task or active-constraint gradient is largest, so none is left behind."""
+    rng = np.random.default_rng(7)
+    m = 5
+    shared = rng.normal(size=40)
+    grads = rng.normal(size=(m, 40)) + np.r_[0.0, 1.5, 1.5, 1.5, 1.5][:, None] * shared
+    grads[0] *= 20.0
+    prefs = np.array([[0.9877] + [0.0782] * 4, [0.7071] + [0.3536] * 4,
+                      [0.1564] + [0.4938] * 4])
+    losses = np.array([1.0, 0.3, 0.3, 0.3, 0.3])
+    cosines = {}
+    for norm in ("none", "l2"):
+        w = ParetoMTLWeighting(m, prefs, 2, max_init_steps=0, rescale=False,
+                               grad_normalization=norm)
+        d = _weights(w, losses, grads) @ grads
+        active = w.active_mask.numpy().astype(bool)
+        assert active.any()  # the constraint rows take part in the problem
+        constraint_grads = w.constraint_matrix[active] @ grads
+        rows = np.concatenate([grads, constraint_grads])
+        unit_rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        cosines[norm] = unit_rows @ d / np.linalg.norm(d)
+        if norm == "l2":
+            # Min-norm optimality on the unit vectors: v_r . d >= ||d||^2 for every row.
+            assert np.all(unit_rows @ d >= d @ d * (1 - 1e-3))
+    assert cosines["none"][0] < 0.5 * cosines["none"][1:m].min()
+    assert cosines["l2"][0] > 2.0 * cosines["none"][0]
+    assert cosines["l2"].min() > 3.0 * cosines["none"].min()
+
+
+def test_l2_grad_normalization_keeps_a_zero_gradient_finite():
+    prefs = preference_vectors(3, 4)
+    grads = np.random.default_rng(1).normal(size=(3, 6))
+    grads[2] = 0.0
+    for cap in (0, 5):
+        w = ParetoMTLWeighting(3, prefs, 2, max_init_steps=cap, grad_normalization="l2")
+        assert np.all(np.isfinite(_weights(w, np.array([0.5, 0.5, 2.0]), grads)))
+
+
+def test_grad_normalization_is_validated_and_configured():
+    prefs = preference_vectors(2, 3)
+    with pytest.raises(ValueError, match="--pareto_grad_normalization must be one of none, l2"):
+        ParetoMTLWeighting(2, prefs, 0, grad_normalization="loss")
+    assert ParetoMTLWeighting(2, prefs, 0).describe()["grad_normalization"] == "none"
+    config = RunConfig(pareto_grad_normalization="l2")
+    assert build_weighting("pareto_mtl", 2, config).grad_normalization == "l2"
 
 
 # ---------------------------------------------------------------- user-given preferences
