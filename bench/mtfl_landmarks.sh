@@ -3,7 +3,7 @@
 # MTVIB, and a Pareto MTL front between the landmarks and the attributes, on the 2,995
 # AFLW test images (testing.txt). Run from the repository root.
 # Budget (this 2-core machine): 36x36 images (--image_size=36), 9,000 training images,
-# batch 50, Adam lr 1e-3, Small AlexNet, seed 0; FGSM at eta 0.01, 0.03, 0.1;
+# batch 50, Adam lr 1e-3, Small AlexNet, seed SEED (default 0); FGSM at eta 0.01, 0.03, 0.1;
 # EPOCHS (default 10), FRAMING (--mtfl_framing, default none) and UNITS
 # (--regression_loss_units, default raw) from the environment.
 # The front: 5 preference vectors in the plane of (landmarks, the 4 attributes equally),
@@ -35,7 +35,7 @@ py=${PYTHON:-python}
 common=(--dataset=mtfl --data_dir=../shared/data --image_size=36 --train_size=9000
         --test_size=0 --epochs="${EPOCHS:-10}" --batch_size=50 --learning_rate=1e-3
         --mtfl_framing="${FRAMING:-none}" --regression_loss_units="${UNITS:-raw}" --etas=0,0.01,0.03,0.1 --export_dir= --verbose=0
-        --seed=0)
+        --seed="${SEED:-0}")
 all=landmarks,gender,smile,glasses,pose
 case ${PREFS:-axes} in
   axes) prefs=1:0:0:0:0,1:0.207:0.207:0.207:0.207,2:1:1:1:1,1:1.207:1.207:1.207:1.207,0:1:1:1:1 ;;
