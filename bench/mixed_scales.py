@@ -56,6 +56,11 @@ RUNS = (
                                "regression_loss_units": "standardized"}),
     ("pareto_mtl std", "pareto_mtl", {"num_preferences": 3,
                                       "regression_loss_units": "standardized"}),
+    # --pareto_grad_normalization=l2: the min-norm steps on unit-length gradients.
+    ("pareto_mtl l2", "pareto_mtl", {"num_preferences": 3, "pareto_grad_normalization": "l2"}),
+    ("pareto_mtl std l2", "pareto_mtl", {"num_preferences": 3,
+                                         "regression_loss_units": "standardized",
+                                         "pareto_grad_normalization": "l2"}),
 )
 
 
