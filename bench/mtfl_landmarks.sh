@@ -2,7 +2,8 @@
 # MTFL landmarks (issue #18 item 2): STL landmarks, landmarks + 4 attributes with GS, UWL,
 # MTVIB, and a Pareto MTL front between the landmarks and the attributes, on the 2,995
 # AFLW test images (testing.txt). Run from the repository root.
-# Budget (this 2-core machine): 36x36 images (--image_size=36), 9,000 training images,
+# Budget (this 2-core machine): SIZE x SIZE images (--image_size, default 36; Small AlexNet
+# takes 36 or 150, MTVIB's MTFL input), 9,000 training images,
 # batch 50, Adam lr 1e-3, Small AlexNet, seed SEED (default 0); FGSM at eta 0.01, 0.03, 0.1;
 # EPOCHS (default 10), FRAMING (--mtfl_framing, default none) and UNITS
 # (--regression_loss_units, default raw) from the environment.
@@ -32,7 +33,7 @@
 set -u
 out=${1:?OUT_ROOT}; shift
 py=${PYTHON:-python}
-common=(--dataset=mtfl --data_dir=../shared/data --image_size=36 --train_size=9000
+common=(--dataset=mtfl --data_dir=../shared/data --image_size="${SIZE:-36}" --train_size=9000
         --test_size=0 --epochs="${EPOCHS:-10}" --batch_size=50 --learning_rate=1e-3
         --mtfl_framing="${FRAMING:-none}" --regression_loss_units="${UNITS:-raw}" --etas=0,0.01,0.03,0.1 --export_dir= --verbose=0
         --seed="${SEED:-0}")
