@@ -74,6 +74,24 @@ def square_data(n: int, seed: int) -> tuple[np.ndarray, dict]:
                     "row": np.minimum((corner[:, 1] + 3) // 12, 2).astype(np.int32)}
 
 
+def selected_labels(values: list[str]) -> set[str]:
+    """The `RUNS` labels named by the --only values (a whole label, or a comma list).
+
+    Raises:
+      SystemExit: naming an unknown label and the known ones.
+    """
+    labels = {label for label, _, _ in RUNS}
+    chosen = set()
+    for value in values:
+        parts = [value] if value in labels else [p.strip() for p in value.split(",")]
+        unknown = [p for p in parts if p not in labels]
+        if unknown:
+            raise SystemExit(f"error: --only: unknown row label(s) {unknown}; known: "
+                             f"{sorted(labels)}")
+        chosen.update(parts)
+    return chosen
+
+
 def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
@@ -82,10 +100,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", default=None)
-    parser.add_argument("--only", default=None,
-                        help="comma-separated row labels to run (default: all)")
+    parser.add_argument("--only", action="append", default=None,
+                        help="row labels to run, comma-separated; repeat the flag for a "
+                        "label that has a comma, e.g. --only 'gs (0.5, 0.5)' (default: all)")
     args = parser.parse_args()
-    only = None if args.only is None else set(args.only.split(","))
+    only = None if args.only is None else selected_labels(args.only)
     train_x, train_y = square_data(1200, 0)
     test_x, test_y = square_data(400, 1)
     data = MultiTaskData("squares", SPECS, (36, 36, 1), train_x, train_y, test_x, test_y,
