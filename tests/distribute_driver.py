@@ -5,9 +5,10 @@ devices, collective ops), so each scenario runs in a fresh process:
 
     python tests/distribute_driver.py mirrored OUT.json METHOD...
         Two logical CPU devices. For each METHOD (fixed, uncertainty, gradnorm,
-        mgda_params, mgda_representation, pareto_mtl): a few steps of MirroredStrategy
-        training on global batches of 2B and the same steps on one device; writes the
-        largest weight difference and the task weights of every replica to OUT.json.
+        gradnorm_optimizer, mgda_params, mgda_representation, pareto_mtl): a few steps of
+        MirroredStrategy training on global batches of 2B and the same steps on one
+        device; writes the largest weight difference and the task weights of every
+        replica to OUT.json.
     python tests/distribute_driver.py mirrored_run OUT_DIR [METHOD]
         Two logical CPU devices: `run()` with --strategy=mirrored (the fit() path).
     python tests/distribute_driver.py worker WEIGHTS.npz MAIN_FLAGS...
@@ -45,6 +46,8 @@ _CASES = {
     "fixed": ("fixed", {"task_weights": (0.3, 0.7)}),
     "uncertainty": ("uncertainty", {}),
     "gradnorm": ("gradnorm", {}),
+    # GradNorm's weights moved by an optimizer of their own (--gradnorm_update=optimizer).
+    "gradnorm_optimizer": ("gradnorm", {"gradnorm_update": "optimizer"}),
     "mgda_params": ("mgda", {"grad_wrt": "params"}),
     "mgda_representation": ("mgda", {"grad_wrt": "representation"}),
     "pareto_mtl": ("pareto_mtl", {"preference_index": 1, "num_preferences": 3}),
@@ -65,6 +68,8 @@ def _trainer(case: str, strategy):
     keras.utils.set_random_seed(0)
     with distribute.scope(strategy), distribute.replica_identical_state(strategy):
         weighting = build_weighting(name, 2, config)
+        # As training/fit.py does (a no-op but for --gradnorm_update=optimizer).
+        weighting.attach_optimizer(lambda: keras.optimizers.SGD(0.1))
     with distribute.scope(strategy):
         encoder, heads = build_network(backbone="lenet", encoder="deterministic",
                                        input_shape=(36, 36, 1), num_classes=[10, 10],

@@ -44,8 +44,8 @@ def test_mirrored_matches_single_device_and_replicas_agree(tmp_path):
     """Two replicas on a global batch of 2B = one device on the same batch, for every
     gradient path; the weighting strategies compute identical weights on both replicas."""
     out = tmp_path / "mirrored.json"
-    cases = ["fixed", "uncertainty", "gradnorm", "mgda_params", "mgda_representation",
-             "pareto_mtl"]
+    cases = ["fixed", "uncertainty", "gradnorm", "gradnorm_optimizer", "mgda_params",
+             "mgda_representation", "pareto_mtl"]
     result = _driver("mirrored", str(out), *cases)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(out.read_text())
