@@ -28,7 +28,7 @@ GROUPS = (("stl_landmarks", "STL landmarks (NME only)", "s"), ("gs", "GS, equal 
           ("pareto_scaled", "Pareto MTL, --pareto_loss_scale=initial", "*"),
           ("pareto_reference", "Pareto MTL, reference (raw losses)", "x"),
           ("pareto_standardized", "Pareto MTL, reference on standardized losses", "P"),
-          ("pareto_unit", "Pareto MTL, unit-length gradients (standardized losses)", "v"))
+          ("pareto_unit", "Pareto MTL, --pareto_grad_normalization=l2", "v"))
 
 
 def _group(name: str) -> str | None:

@@ -118,6 +118,9 @@ def run_synthetic(
     steps: int = 100,
     lr: float = 1.0,
     n: int = 20,
+    grad_normalization: str = "none",
+    pareto_loss_scale: str = "none",
+    pareto_grad_normalization: str = "none",
 ) -> dict[str, Any]:
     """Runs one method of Pareto MTL Fig. 2 `num_runs` times.
 
@@ -129,6 +132,10 @@ def run_synthetic(
       steps: iterations per run (Pareto MTL: the feasible start may use up to 20%).
       lr: step size.
       n: dimension of x.
+      grad_normalization: MGDA's gradient normalisation (`mtl_tf.weighting.mgda`).
+      pareto_loss_scale: Pareto MTL's `loss_scale` (`mtl_tf.weighting.pareto_mtl`).
+      pareto_grad_normalization: Pareto MTL's `grad_normalization` (same module).
+        The three defaults are the references'.
 
     Returns:
       {"method", "solutions": [runs, 2] objective values at the final x, "angles_deg":
@@ -155,7 +162,7 @@ def run_synthetic(
         result["task_weights"] = weights
     elif method == "mgda":
         # MGDA is stateless: one compiled loop serves every run.
-        descent = _Descent(MGDAWeighting(2), n, lr)
+        descent = _Descent(MGDAWeighting(2, normalization=grad_normalization), n, lr)
         solutions = [descent(x0[i], steps) for i in range(num_runs)]
     else:
         prefs = preference_vectors(2, num_runs)
@@ -164,7 +171,8 @@ def run_synthetic(
             # rescale=False: the reference's synthetic script uses the raw eq. 18 weights
             # (its network training rescales to sum |alpha| = m, which doubles the step here).
             weighting = ParetoMTLWeighting(
-                2, prefs, k, max_init_steps=int(INIT_FRACTION * steps), rescale=False
+                2, prefs, k, max_init_steps=int(INIT_FRACTION * steps), rescale=False,
+                loss_scale=pareto_loss_scale, grad_normalization=pareto_grad_normalization,
             )
             solutions.append(_Descent(weighting, n, lr)(x0[k], steps))
             init_steps.append(int(weighting.init_steps.numpy()))

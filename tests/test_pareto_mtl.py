@@ -30,7 +30,8 @@ def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True
     """Pareto MTL weights on the ACTIVE SUBSET only (eq. 9 / eq. 14 + 18), in numpy.
 
     `unit`: the min-norm problem on the vectors divided by their norms, the weights
-    divided by the same norms (--pareto_grad_normalization=l2)."""
+    divided by the same norms and brought back to the simplex
+    (--pareto_grad_normalization=l2)."""
     u = prefs / np.linalg.norm(prefs, axis=1, keepdims=True)
     a = np.delete(u, k, axis=0) - u[k]
     active = a @ (losses / np.linalg.norm(losses)) > -epsilon
@@ -49,7 +50,8 @@ def reference_alpha(prefs, k, losses, grads, *, phase, epsilon=0.0, rescale=True
         weights = np.array([gamma, 1.0 - gamma])
     else:
         weights = exact_min_norm(gram)[1]
-    alpha = rows.T @ (weights / norms)
+    beta = weights / norms
+    alpha = rows.T @ (beta / beta.sum())
     if phase == "main" and rescale:
         alpha = alpha * m / np.abs(alpha).sum()
     return alpha, active
@@ -457,20 +459,72 @@ def test_l2_grad_normalization_balances_a_task_with_a_large_gradient():
         unit_rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
         cosines[norm] = unit_rows @ d / np.linalg.norm(d)
         if norm == "l2":
-            # Min-norm optimality on the unit vectors: v_r . d >= ||d||^2 for every row.
-            assert np.all(unit_rows @ d >= d @ d * (1 - 1e-3))
+            # The min-norm element of the unit vectors (exact QP) gives the direction, and
+            # its length is the best smallest cosine any direction can have.
+            best = exact_min_norm(unit_rows @ unit_rows.T)[1] @ unit_rows
+            assert cosines["l2"] @ np.ones(len(rows)) > 0
+            np.testing.assert_allclose(d / np.linalg.norm(d), best / np.linalg.norm(best),
+                                       atol=2e-3)
+            assert cosines["l2"].min() >= np.linalg.norm(best) * (1 - 2e-3)
+            # The step is a point of the raw hull: its length is on the gradients' scale.
+            assert np.linalg.norm(d) <= np.linalg.norm(rows, axis=1).max()
     assert cosines["none"][0] < 0.5 * cosines["none"][1:m].min()
     assert cosines["l2"][0] > 2.0 * cosines["none"][0]
     assert cosines["l2"].min() > 3.0 * cosines["none"].min()
 
 
-def test_l2_grad_normalization_keeps_a_zero_gradient_finite():
+@pytest.mark.parametrize("phase_cap", [0, 5])
+def test_l2_weights_do_not_depend_on_the_gradients_scale(phase_cap):
+    """Scaling every gradient by 100 leaves the l2 weights unchanged in both phases, so
+    the step scales with the gradients as the reference's does (the feasible start is
+    not rescaled: its weights A^T beta, beta on the simplex, stay within max |A_ji|)."""
+    rng = np.random.default_rng(11)
+    m = 3
+    prefs = preference_vectors(m, 6)
+    grads = rng.normal(size=(m, 8)) * np.array([1.0, 5.0, 30.0])[:, None]
+    losses = np.array([3.0, 0.2, 0.2])  # far from preference 5: constraints active
+    out = []
+    for factor in (0.01, 1.0, 100.0):
+        w = ParetoMTLWeighting(m, prefs, 5, max_init_steps=phase_cap,
+                               grad_normalization="l2")
+        out.append(_weights(w, losses, grads * factor))
+        assert int(w.init_steps.numpy()) == (1 if phase_cap else 0)
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-4)
+    np.testing.assert_allclose(out[2], out[1], rtol=1e-4)
+    if phase_cap:
+        bound = np.abs(ParetoMTLWeighting(m, prefs, 5).constraint_matrix).max()
+        assert np.abs(out[1]).max() <= bound + 1e-9
+
+
+def test_l2_grad_normalization_keeps_zero_and_cancelling_gradients_finite():
     prefs = preference_vectors(3, 4)
     grads = np.random.default_rng(1).normal(size=(3, 6))
     grads[2] = 0.0
-    for cap in (0, 5):
-        w = ParetoMTLWeighting(3, prefs, 2, max_init_steps=cap, grad_normalization="l2")
-        assert np.all(np.isfinite(_weights(w, np.array([0.5, 0.5, 2.0]), grads)))
+    # A task with a zero gradient: the min-norm element is 0 on it, as in the reference.
+    for norm in ("none", "l2"):
+        w = ParetoMTLWeighting(3, prefs, 2, max_init_steps=0, grad_normalization=norm)
+        np.testing.assert_allclose(_weights(w, np.array([0.5, 0.5, 2.0]), grads),
+                                   [0.0, 0.0, 3.0], atol=1e-6)
+    # Feasible start with every gradient zero, and with task gradients that cancel in an
+    # active constraint's gradient (its norm is rounding noise): weights stay on the
+    # simplex's image, bounded by the constraint coefficients.
+    w0 = ParetoMTLWeighting(3, prefs, 3, max_init_steps=5, grad_normalization="l2")
+    a = w0.constraint_matrix
+    losses = np.array([3.0, 0.2, 0.2])
+    base = np.random.default_rng(2).normal(size=6)
+    cancel = np.stack([base, -a[0, 0] / a[0, 1] * base, np.zeros(6)])  # a_0 . g = 0
+    for g in (np.zeros((3, 6)), cancel):
+        w = ParetoMTLWeighting(3, prefs, 3, max_init_steps=5, grad_normalization="l2")
+        # A float32 Gram matrix, as the trainer's: the cancelled norm is rounding noise.
+        g32 = tf.constant(g, tf.float32)
+        alpha = w.compute_weights(tf.constant(losses, tf.float32),
+                                  tf.matmul(g32, g32, transpose_b=True)).numpy()
+        assert int(w.init_steps.numpy()) == 1
+        assert np.all(np.isfinite(alpha))
+        assert np.abs(alpha).max() <= np.abs(a).max() + 1e-9
+        # A constraint that cannot be descended leaves (almost) no step, as in the
+        # reference: the unit vector of its noise does not set the step's direction.
+        assert np.linalg.norm(alpha @ g) <= 1e-3 * max(np.linalg.norm(base), 1.0)
 
 
 def test_grad_normalization_is_validated_and_configured():

@@ -184,7 +184,11 @@ def _run_synthetic(config: RunConfig, spec, extra_files, start: float) -> dict:
     variants = registered()[spec.weighting].model_variants(
         dataclasses.replace(config, preference_index=None))
     num_runs = len(variants) or config.synthetic_runs
-    results = synthetic.run_synthetic(method, num_runs=num_runs, seed=config.seed)
+    results = synthetic.run_synthetic(
+        method, num_runs=num_runs, seed=config.seed,
+        grad_normalization=config.grad_normalization,
+        pareto_loss_scale=config.pareto_loss_scale,
+        pareto_grad_normalization=config.pareto_grad_normalization)
     with run_dir_lib.locked(config.output_dir):
         atomic_write_json(os.path.join(config.output_dir, "config.json"),
                           run_dir_lib.config_dict(config))

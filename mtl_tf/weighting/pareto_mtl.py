@@ -52,17 +52,24 @@ Gradients of different sizes (`grad_normalization`). The min-norm element of a h
 its weight on the *shortest* vectors: a task whose gradient is 10x the others' gets a
 weight near 0 and is trained only through what the other tasks' directions happen to do
 for it (measured on MTFL landmarks, bench/MTFL_LANDMARKS.md). With
-``grad_normalization="l2"`` every vector of the problem, task gradients and active
-constraint gradients alike, is divided by its norm before the solve: rows r with norms
-n_r = sqrt((B M B^T)_rr), Gram D^-1 B M B^T D^-1, min-norm weights w, and the task
-weights alpha = B^T (w / n), so that the update sum_i alpha_i g_i is the min-norm element
-d of the *unit* vectors. It is still a common descent direction (d . v_r >= ||d||^2 for
-every unit row v_r, hence d . g_i > 0 for every task and active constraint while d != 0),
-and each task's descent is now at least ||d||^2 ||g_i||, in proportion to its own
-gradient. The main-phase rescaling to sum_i |alpha_i| = m follows as usual. Not the
-reference (which solves on the raw gradients: ``"none"``, the default); unlike MGDA's
+``grad_normalization="l2"`` every vector of the problem (main phase: task gradients and
+active-constraint gradients; feasible start: active-constraint gradients) is divided by
+its norm n_r = sqrt((B M B^T)_rr) before the solve, giving the min-norm weights w of the
+unit vectors and their min-norm element d = sum_r w_r v_r. The weights are mapped back as
+beta = (w / n) / sum_r (w_r / n_r) and alpha = B^T beta: beta is on the simplex, so the
+step sum_i alpha_i g_i is the point of the *raw* hull on the ray of d (its length on the
+scale of the gradients, as the reference's step; the main phase then rescales alpha to
+sum_i |alpha_i| = m as usual). Since d . v_r >= ||d||^2 for every row (min-norm
+optimality), the step still descends, to first order, along every non-zero row (every
+task in the main phase and every active constraint), and d / ||d|| is the direction whose
+smallest cosine with any row is largest: no row is left behind for having a long
+gradient. (With an adaptive optimizer such as Adam these are properties of the gradient
+fed to it, as for MGDA.) A row that is ~0 (a task with no gradient, or a constraint whose
+task gradients cancel) takes beta's weight through its small n_r whenever w gives it
+any, and the step is then ~0, as the reference's is with a ~0 vector in its hull. Not
+the reference (which solves on the raw gradients: ``"none"``, the default); unlike MGDA's
 reference normalisation (`mtl_tf.weighting.mgda`), the weights are mapped back so that
-the step is the direction that was solved for.
+the step follows the direction that was solved for.
 """
 
 from __future__ import annotations
@@ -87,7 +94,7 @@ LOSS_SCALES = ("none", "initial")
 GRAD_NORMALIZATIONS = ("none", "l2")
 # Floor of a first-step loss used as a scale (a task that starts at exactly 0 loss).
 _MIN_SCALE = 1e-12
-# Norms below this are treated as 1 by the l2 gradient normalisation.
+# Norms below this are a zero gradient to the l2 gradient normalisation.
 _MIN_NORM = 1e-30
 
 
@@ -257,22 +264,29 @@ class ParetoMTLWeighting(Weighting):
         """alpha = rows^T w, w the min-norm weights of the vectors rows @ grads (eq. 14).
 
         With ``grad_normalization="l2"`` the vectors are first scaled to unit length and
-        alpha = rows^T (w / n), n their norms (module docstring).
+        alpha = rows^T beta, beta = (w / n) / sum(w / n), n their norms (module docstring).
         """
         sub_gram = tf.matmul(tf.matmul(rows, gram), rows, transpose_b=True)
         if self.grad_normalization == "none":
             w, _ = min_norm_element(sub_gram, max_iters=self.max_iters, tol=self.tol)
             return tf.linalg.matvec(rows, w, transpose_a=True)
-        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(sub_gram), 0.0))
-        # A zero vector (a task or constraint with no gradient) stays as it is: it is
-        # already the min-norm element, and dividing by 0 would only give NaNs.
-        norms = tf.where(norms > _MIN_NORM, norms, tf.ones_like(norms))
+        # A zero row (a task or constraint with no gradient) stays zero: dividing it by
+        # its norm would only give NaNs. A row that is only rounding noise (task
+        # gradients that cancel in a constraint) gets a unit vector of noise, but any
+        # weight w_r on it becomes w_r / n_r in beta, so the step is then ~that row's raw
+        # vector, ~0: what the reference's min-norm step does with such a row.
+        norms = tf.maximum(tf.sqrt(tf.maximum(tf.linalg.diag_part(sub_gram), 0.0)),
+                           _MIN_NORM)
         unit_gram = sub_gram / (norms[:, None] * norms[None, :])
         w, _ = min_norm_element(unit_gram, max_iters=self.max_iters, tol=self.tol)
-        return tf.linalg.matvec(rows, w / norms, transpose_a=True)
+        beta = w / norms
+        return tf.linalg.matvec(rows, beta / tf.reduce_sum(beta), transpose_a=True)
 
     def init_weights(self, active: tf.Tensor, gram: tf.Tensor) -> tf.Tensor:
         """Feasible-start weights alpha = A_act^T beta (Pareto MTL eq. 9), float64 [m].
+
+        With ``grad_normalization="l2"``, beta comes from the unit-length constraint
+        gradients (module docstring).
 
         Inactive rows are replaced by the first active row (the fixed-shape trick of the
         module docstring). Only meaningful when some constraint is active.

@@ -67,7 +67,7 @@ flags.DEFINE_enum("pareto_grad_normalization", _DEFAULTS.pareto_grad_normalizati
                   "constraint gradients, which favour the tasks with the smallest "
                   "gradients; l2: on unit-length gradients, for tasks whose gradients "
                   "differ in size (e.g. a many-output regression beside "
-                  "classifications).")
+                  "classifications); the weights are mapped back to the raw losses.")
 flags.DEFINE_integer("synthetic_runs", _DEFAULTS.synthetic_runs,
                      "Synthetic example: random starts of gs / mgda.", lower_bound=1)
 
